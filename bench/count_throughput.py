@@ -1,0 +1,209 @@
+"""Throughput of the counting stage on a generated corpus with the 12,671 ParaRel triples.
+
+Prints MB/s of `count_corpus` (per-shard counting plus the DuckDB aggregation) in `paper`
+and `word` mode, and its ratio against, all measured in this run on the same text:
+- the SMI reference rule run the way the public code runs it (per document, every triple
+  with Python substring checks and seven counter updates), on a sample;
+- spaCy's PhraseMatcher over all entities (blank English tokenizer), on a sample;
+- the raw polars `str.extract_many` scan (Rust Aho-Corasick) of all entities over the whole
+  corpus, the floor any polars-based counter pays.
+Targets: at least 1000x the reference rule, and at least a third of the raw scan rate.
+The counting stage is first run on the reference sample (to check that `paper` mode agrees
+exactly with the reference rule), which also pays the one-time start-up costs of the
+process (DuckDB's first query takes about 0.25 s) before the timed runs.
+
+For the one-process figure run it as
+    POLARS_MAX_THREADS=1 python bench/count_throughput.py [--size-mb 100]
+The text is generated here (sentences mixing the triples' entities with filler words) and
+never written to the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from smi_assets.defs.resources import DEFAULT_REFERENCE_DIR
+from smi_assets.frequency.counting import CountConfig, count_corpus
+
+PARAREL = DEFAULT_REFERENCE_DIR / "smi" / "pararel_15classes.json"
+FILLER = (
+    "the of and a in to is was for on that with as by at from his her it an were which this be are or had "
+    "not but have one their has its also after first new other been two who all would more into when time "
+    "city year known during most later about such world between state people under war used part century"
+).split()
+
+
+def load_pararel(path: Path) -> pl.DataFrame:
+    records = json.loads(path.read_text())
+    return pl.DataFrame(
+        {
+            "idx": [record["idx"] for record in records],
+            "subj": [record["subj"] for record in records],
+            "rel": [record["rel"] for record in records],
+            "obj": [record["obj"] for record in records],
+        }
+    )
+
+
+def generate_corpus(triples: pl.DataFrame, size_mb: float, seed: int = 0) -> pl.DataFrame:
+    """Documents of 10-60 sentences; each sentence names a triple's subject (Zipf-distributed,
+    so counts span orders of magnitude), its object or another entity, filler phrases and
+    the odd comma or possessive."""
+    rng = np.random.default_rng(seed)
+    phrases = np.array([" ".join(rng.choice(FILLER, size=rng.integers(2, 10))) for _ in range(4000)])
+    subjects = triples.get_column("subj").to_numpy()
+    objects = triples.get_column("obj").to_numpy()
+    entities = np.concatenate([subjects, objects])
+    sentences = int(size_mb * 1e6 / 60) + 1  # sentences average more than 60 bytes; trimmed below
+    triple_rank = np.minimum(rng.zipf(1.3, size=sentences) - 1, len(subjects) - 1)
+    triple = rng.permutation(len(subjects))[triple_rank]
+    second = np.where(rng.random(sentences) < 0.6, objects[triple], entities[rng.integers(0, len(entities), sentences)])
+    suffix = rng.choice(np.array(["", "", "", "", ",", "'s"]), size=sentences)
+    text = pl.DataFrame(
+        {
+            "a": phrases[rng.integers(0, len(phrases), sentences)],
+            "subj": subjects[triple],
+            "b": phrases[rng.integers(0, len(phrases), sentences)],
+            "second": second,
+            "suffix": suffix,
+            "c": phrases[rng.integers(0, len(phrases), sentences)],
+        }
+    ).select(
+        sentence=pl.concat_str(
+            pl.col("a").str.to_titlecase(), pl.lit(" "), "subj", pl.lit(" "), "b", pl.lit(" "), "second", "suffix", pl.lit(" "), "c", pl.lit(".")
+        )
+    )
+    lengths = rng.integers(10, 61, size=sentences // 10 + 1)
+    document = np.repeat(np.arange(len(lengths)), lengths)[:sentences]
+    corpus = (
+        text.with_columns(document=pl.Series(document))
+        .group_by("document", maintain_order=True)
+        .agg(pl.col("sentence").str.join(" ").alias("text"))
+        .select(doc_id=pl.col("document").cast(pl.Utf8), text="text")
+    )
+    # Trim to the requested size.
+    cumulative = corpus.get_column("text").str.len_bytes().cum_sum()
+    return corpus.filter(cumulative <= size_mb * 1e6 + 1e4)
+
+
+def megabytes(documents: pl.DataFrame) -> float:
+    return documents.get_column("text").str.len_bytes().sum() / 1e6
+
+
+def sample(documents: pl.DataFrame, size_mb: float) -> pl.DataFrame:
+    cumulative = documents.get_column("text").str.len_bytes().cum_sum()
+    return documents.filter(cumulative <= max(size_mb * 1e6, cumulative[0]))
+
+
+def shards(documents: pl.DataFrame, shard_mb: float) -> list[pl.DataFrame]:
+    shard = (documents.get_column("text").str.len_bytes().cum_sum() // int(shard_mb * 1e6)).alias("shard")
+    return [frame.drop("shard") for frame in documents.with_columns(shard).partition_by("shard", maintain_order=True)]
+
+
+def reference_rule(texts: list[str], triples: pl.DataFrame) -> pl.DataFrame:
+    """The public SMI search code's loop: for each document, every triple's record gets two
+    Python substring checks and its seven 2x2 counters updated."""
+    records = [
+        {"idx": idx, "subj": subj, "obj": obj, "N": 0, "N_s": 0, "N_o": 0, "N_so": 0, "s1o0": 0, "s0o1": 0, "s0o0": 0}
+        for idx, subj, obj in triples.select("idx", "subj", "obj").iter_rows()
+    ]
+    for text in texts:
+        for record in records:
+            has_subj = (" " + record["subj"]) in text
+            has_obj = (" " + record["obj"]) in text
+            record["N"] += 1
+            record["N_s"] += 1 if has_subj else 0
+            record["N_o"] += 1 if has_obj else 0
+            record["N_so"] += 1 if has_subj and has_obj else 0
+            record["s1o0"] += 1 if has_subj and not has_obj else 0
+            record["s0o1"] += 1 if has_obj and not has_subj else 0
+            record["s0o0"] += 1 if not has_subj and not has_obj else 0
+    return pl.DataFrame(records).select("idx", "N", "N_s", "N_o", "N_so")
+
+
+def phrase_matcher_seconds(texts: list[str], triples: pl.DataFrame) -> float:
+    """Time spaCy's PhraseMatcher (all entities, blank English tokenizer) over the texts."""
+    import spacy
+    from spacy.matcher import PhraseMatcher
+
+    nlp = spacy.blank("en")
+    matcher = PhraseMatcher(nlp.vocab)
+    names = sorted(set(triples.get_column("subj")) | set(triples.get_column("obj")))
+    matcher.add("ENTITY", list(nlp.tokenizer.pipe(names)))
+    started = time.perf_counter()
+    for doc in nlp.tokenizer.pipe(texts):
+        matcher(doc)
+    return time.perf_counter() - started
+
+
+def timed(function, *args):
+    started = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=float, default=100.0, help="generated corpus size (default 100)")
+    parser.add_argument("--shard-mb", type=float, default=25.0, help="shard size (default 25)")
+    parser.add_argument("--reference-mb", type=float, default=0.05, help="sample for the reference rule (default 0.05)")
+    parser.add_argument("--spacy-mb", type=float, default=0.5, help="sample for spaCy's PhraseMatcher (default 0.5)")
+    args = parser.parse_args()
+    if not PARAREL.is_file():
+        print(f"reference data absent: {PARAREL}", file=sys.stderr)
+        return 2
+
+    triples = load_pararel(PARAREL)
+    documents, generate_seconds = timed(generate_corpus, triples, args.size_mb)
+    corpus_mb = megabytes(documents)
+    print(f"polars threads: {pl.thread_pool_size()}")
+    print(f"triples: {len(triples)}; corpus: {len(documents)} documents, {corpus_mb:.1f} MB (generated in {generate_seconds:.1f} s)")
+
+    patterns = pl.Series(sorted({" " + name for name in set(triples["subj"]) | set(triples["obj"])}))
+    _, scan_seconds = timed(lambda: documents.select(pl.col("text").str.extract_many(patterns.implode(), overlapping=True)))
+    scan_rate = corpus_mb / scan_seconds
+    print(f"raw polars extract_many scan: {scan_rate:.1f} MB/s")
+
+    reference_sample = sample(documents, args.reference_mb)
+    reference_mb = megabytes(reference_sample)
+    expected, reference_seconds = timed(reference_rule, reference_sample.get_column("text").to_list(), triples)
+    reference_rate = reference_mb / reference_seconds
+    ours = count_corpus([reference_sample], triples, CountConfig(match_mode="paper")).select(expected.columns)
+    agreement = "agree exactly" if ours.sort("idx").equals(expected.sort("idx")) else "DISAGREE"
+    print(f"reference rule: {reference_rate:.4f} MB/s on {reference_mb:.3f} MB; paper-mode counts {agreement} on it")
+
+    rates = {}
+    for mode in ("paper", "word"):
+        frequency, seconds = timed(count_corpus, shards(documents, args.shard_mb), triples, CountConfig(match_mode=mode))
+        rates[mode] = corpus_mb / seconds
+        print(
+            f"count {mode}: {rates[mode]:.1f} MB/s ({seconds:.1f} s; {(frequency['N_so'] > 0).sum()} triples co-occur; "
+            f"{rates[mode] / scan_rate:.2f} of the raw scan rate)"
+        )
+
+    spacy_sample = sample(documents, args.spacy_mb)
+    spacy_rate = megabytes(spacy_sample) / phrase_matcher_seconds(spacy_sample.get_column("text").to_list(), triples)
+    print(f"spaCy PhraseMatcher: {spacy_rate:.2f} MB/s on {megabytes(spacy_sample):.2f} MB")
+
+    passed = agreement == "agree exactly"
+    for mode, rate in rates.items():
+        versus_reference = rate / reference_rate
+        versus_scan = rate / scan_rate
+        ok = versus_reference >= 1000 and versus_scan >= 1 / 3
+        passed &= ok
+        print(
+            f"{mode}: {versus_reference:,.0f}x the reference rule, {rate / spacy_rate:,.0f}x spaCy PhraseMatcher, "
+            f"{versus_scan:.2f} of the raw scan: {'PASS' if ok else 'FAIL'} (targets 1000x and 0.33)"
+        )
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

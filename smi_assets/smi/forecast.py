@@ -1,0 +1,233 @@
+"""Forecast per-question CBQA accuracy for model sizes that are not trained yet.
+
+The model uses only what is known before training: how often subject, object and the pair
+appear in the corpus, as fractions of the corpus size N (so it carries across corpora of
+different sizes), the relation, and log2 of the parameter count. It is a logistic model
+whose coefficients are linear in log2(params):
+
+    logit acc(q, P) = w0 . phi(q) + z(P) * (w1 . phi(q)),   z(P) = standardised log2 P
+
+where phi(q) holds an intercept, spline bases of log2 p_s, log2 p_o, log2 p_so and the
+pointwise MI log2(p_so / (p_s p_o)), a "never co-occur" flag and relation indicators. The
+weights minimise cross-entropy against the (fractional) accuracies with an L2 penalty.
+
+Everything is compared against a scale-only baseline: mean accuracy linear in log params
+over the training models, the same number for every question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import polars as pl
+from scipy.optimize import minimize
+from scipy.special import expit
+from sklearn.preprocessing import SplineTransformer
+
+from smi_assets.smi.fit import r_squared
+from smi_assets.smi.metrics import check_columns
+
+FREQUENCY_COLUMNS = ("idx", "rel", "N", "N_s", "N_o", "N_so")
+ACCURACY_COLUMNS = ("model", "params", "idx", "acc")
+FORECAST_COLUMNS = (
+    "model", "params", "actual_acc", "predicted_acc", "abs_error", "baseline_acc",
+    "baseline_abs_error", "relation_mae", "baseline_relation_mae", "r2_question",
+)  # fmt: skip
+
+
+def count_features(frequency: pl.DataFrame) -> np.ndarray:
+    """Per-triple log2 p_s, log2 p_o, log2 p_so, pointwise MI and a no-co-occurrence flag.
+
+    A pair that never co-occurs is placed at chance level (p_so = p_s p_o, MI 0) and flagged,
+    so its features stay shares of the corpus rather than depending on N through a pseudo
+    count. Entities never seen count as one occurrence.
+    """
+    n = pl.col("N").cast(pl.Float64)
+
+    def log_share(column: str) -> pl.Expr:
+        return (pl.max_horizontal(pl.col(column), pl.lit(1)) / n).log(2)
+
+    no_pair = pl.col("N_so") == 0
+    chance = log_share("N_s") + log_share("N_o")
+    frame = frequency.select(
+        log_share("N_s").alias("s"),
+        log_share("N_o").alias("o"),
+        pl.when(no_pair).then(chance).otherwise(log_share("N_so")).alias("so"),
+        pl.when(no_pair).then(0.0).otherwise(log_share("N_so") - chance).alias("pmi"),
+        no_pair.cast(pl.Float64).alias("no_pair"),
+    )
+    return frame.to_numpy().astype(np.float64)
+
+
+class SizeConditionedForecaster:
+    """Logistic model of per-question accuracy from normalised counts, relation and log2 params.
+
+    n_knots, degree: spline bases per count feature. l2: penalty on all weights except the
+    two intercepts. use_relation: add relation indicators (relations unseen in training
+    contribute nothing at prediction time).
+    """
+
+    def __init__(self, n_knots: int = 5, degree: int = 3, l2: float = 1e-3, use_relation: bool = True):
+        self.n_knots = n_knots
+        self.degree = degree
+        self.l2 = l2
+        self.use_relation = use_relation
+
+    def _base_features(self, frequency: pl.DataFrame) -> np.ndarray:
+        counts = count_features(frequency)
+        parts = [np.ones((frequency.height, 1)), self.splines_.transform(counts[:, :4]), counts[:, 4:]]
+        if self.use_relation:
+            rel = frequency["rel"].to_numpy()
+            parts.append((rel[:, None] == np.asarray(self.relations_)[None, :]).astype(np.float64))
+        return np.hstack(parts)
+
+    def _size(self, params: np.ndarray | float) -> np.ndarray:
+        return (np.log2(params) - self.log_params_center_) / self.log_params_scale_
+
+    def _design(self, frequency: pl.DataFrame, params: np.ndarray | float) -> np.ndarray:
+        base = self._base_features(frequency)
+        size = np.broadcast_to(self._size(params), (frequency.height,))[:, None]
+        return np.hstack([base, base * size])
+
+    def fit(self, frequency: pl.DataFrame, accuracy: pl.DataFrame) -> SizeConditionedForecaster:
+        """Fit on `accuracy` (model, params, idx, acc) joined to `frequency` (idx, rel, N, N_s,
+        N_o, N_so). If `frequency` has a `model` column (models trained on different corpora)
+        the join is on (model, idx), else on idx."""
+        check_columns(frequency, FREQUENCY_COLUMNS, "frequency table")
+        check_columns(accuracy, ACCURACY_COLUMNS, "accuracy table")
+        keys = ["model", "idx"] if "model" in frequency.columns else ["idx"]
+        rows = accuracy.select(ACCURACY_COLUMNS).join(frequency, on=keys, how="inner")
+        if rows.height == 0:
+            raise ValueError("no accuracy row matches a frequency row")
+        self.splines_ = SplineTransformer(n_knots=self.n_knots, degree=self.degree, extrapolation="constant")
+        self.splines_.fit(count_features(rows)[:, :4])
+        self.relations_ = sorted(rows["rel"].unique().to_list())
+        log_params = np.log2(rows["params"].to_numpy().astype(np.float64))
+        self.log_params_center_ = float(log_params.mean())
+        # One training size gives no spread; the size terms then stay at their penalty's zero.
+        self.log_params_scale_ = float(log_params.std()) or 1.0
+        design = self._design(rows, rows["params"].to_numpy().astype(np.float64))
+        target = rows["acc"].to_numpy().astype(np.float64)
+        penalty = np.full(design.shape[1], self.l2)
+        base_width = design.shape[1] // 2
+        penalty[[0, base_width]] = 0.0  # intercept and size slope
+
+        def loss_and_gradient(weights: np.ndarray) -> tuple[float, np.ndarray]:
+            logits = design @ weights
+            # Soft-label cross-entropy written with logaddexp for stability at large |logit|.
+            loss = np.mean(np.logaddexp(0.0, logits) - target * logits) + 0.5 * np.sum(penalty * weights**2)
+            gradient = design.T @ (expit(logits) - target) / len(target) + penalty * weights
+            return float(loss), gradient
+
+        start = np.zeros(design.shape[1])
+        mean_acc = float(np.clip(target.mean(), 1e-6, 1 - 1e-6))
+        start[0] = np.log(mean_acc / (1 - mean_acc))
+        result = minimize(loss_and_gradient, start, jac=True, method="L-BFGS-B", options={"maxiter": 2000})
+        self.coef_ = result.x
+        self.n_iter_ = int(result.nit)
+        return self
+
+    def predict(self, frequency: pl.DataFrame, params: float) -> pl.DataFrame:
+        """Predicted accuracy of a model with `params` parameters trained on the corpus whose
+        counts are `frequency`: columns idx, rel, predicted_acc."""
+        check_columns(frequency, FREQUENCY_COLUMNS, "frequency table")
+        predicted = expit(self._design(frequency, float(params)) @ self.coef_)
+        return frequency.select("idx", "rel").with_columns(pl.Series("predicted_acc", predicted))
+
+
+def scale_only_baseline(accuracy: pl.DataFrame) -> Callable[[float], float]:
+    """Mean accuracy as a line in log2(params) over the models in `accuracy`."""
+    per_model = accuracy.group_by("model").agg(pl.col("params").first(), pl.col("acc").mean())
+    log_params = np.log2(per_model["params"].to_numpy().astype(np.float64))
+    means = per_model["acc"].to_numpy()
+    if np.unique(log_params).size < 2:
+        return lambda params: float(means.mean())
+    slope, intercept = np.polyfit(log_params, means, 1)
+    return lambda params: float(slope * np.log2(params) + intercept)
+
+
+def score_forecast(
+    model: str, params: float, predicted: pl.DataFrame, actual: pl.DataFrame, baseline_acc: float
+) -> dict[str, float | str]:
+    """One row of :data:`FORECAST_COLUMNS` for a held-out model."""
+    rows = actual.select("idx", "acc").join(predicted, on="idx", how="inner")
+    per_relation = rows.group_by("rel").agg(pl.col("acc").mean(), pl.col("predicted_acc").mean())
+    actual_acc = float(rows["acc"].mean())
+    predicted_acc = float(rows["predicted_acc"].mean())
+    return {
+        "model": model,
+        "params": float(params),
+        "actual_acc": actual_acc,
+        "predicted_acc": predicted_acc,
+        "abs_error": abs(predicted_acc - actual_acc),
+        "baseline_acc": baseline_acc,
+        "baseline_abs_error": abs(baseline_acc - actual_acc),
+        "relation_mae": float((per_relation["predicted_acc"] - per_relation["acc"]).abs().mean()),
+        "baseline_relation_mae": float((per_relation["acc"] - baseline_acc).abs().mean()),
+        "r2_question": r_squared(rows["acc"].to_numpy(), rows["predicted_acc"].to_numpy()),
+    }
+
+
+def evaluate_held_out(
+    forecaster_factory: Callable[[], SizeConditionedForecaster],
+    frequency: pl.DataFrame,
+    accuracy: pl.DataFrame,
+    train_models: Iterable[str],
+    test_models: Iterable[str],
+) -> pl.DataFrame:
+    """Forecast each test model from the training models other than itself.
+
+    Returns one row per test model with :data:`FORECAST_COLUMNS`. `frequency` may carry a
+    `model` column when models were trained on different corpora; each test model is then
+    predicted from its own corpus's counts.
+    """
+    check_columns(accuracy, ACCURACY_COLUMNS, "accuracy table")
+    train_models = set(train_models)
+    per_model_frequency = "model" in frequency.columns
+    fitted: dict[frozenset[str], tuple[SizeConditionedForecaster, Callable[[float], float]]] = {}
+    rows = []
+    for model in sorted(set(test_models), key=lambda name: (accuracy.filter(pl.col("model") == name)["params"][0], name)):
+        training = frozenset(train_models - {model})
+        if not training:
+            raise ValueError(f"no training model left to forecast {model}")
+        if training not in fitted:
+            train_accuracy = accuracy.filter(pl.col("model").is_in(list(training)))
+            fitted[training] = (forecaster_factory().fit(frequency, train_accuracy), scale_only_baseline(train_accuracy))
+        forecaster, baseline = fitted[training]
+        actual = accuracy.filter(pl.col("model") == model)
+        params = float(actual["params"][0])
+        counts = frequency.filter(pl.col("model") == model) if per_model_frequency else frequency
+        rows.append(score_forecast(model, params, forecaster.predict(counts, params), actual, baseline(params)))
+    return pl.DataFrame(rows).select(FORECAST_COLUMNS)
+
+
+def leave_one_size_out(
+    forecaster_factory: Callable[[], SizeConditionedForecaster], frequency: pl.DataFrame, accuracy: pl.DataFrame
+) -> pl.DataFrame:
+    """Forecast every model in `accuracy` from all the others (the asset's error report)."""
+    models = accuracy["model"].unique().to_list()
+    return evaluate_held_out(forecaster_factory, frequency, accuracy, models, models)
+
+
+def forecast_reference(
+    reference: pl.DataFrame, train_families: list[str], test_families: list[str]
+) -> pl.DataFrame:
+    """Evaluate the forecaster on the SMI reference frame (see smi_assets.smi.reference).
+
+    Each test-family model is forecast from the training-family models other than itself,
+    so equal families mean leave-one-size-out.
+    """
+    families = set(reference["family"].unique().to_list())
+    unknown = sorted(set(train_families + test_families) - families)
+    if unknown:
+        raise ValueError(f"unknown families {unknown}; the reference has {sorted(families)}")
+
+    def models_of(names: list[str]) -> list[str]:
+        return reference.filter(pl.col("family").is_in(names))["model"].unique().to_list()
+
+    frequency = reference.select("model", *FREQUENCY_COLUMNS)
+    accuracy = reference.select(ACCURACY_COLUMNS)
+    return evaluate_held_out(
+        SizeConditionedForecaster, frequency, accuracy, models_of(train_families), models_of(test_families)
+    )

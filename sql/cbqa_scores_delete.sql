@@ -1,0 +1,1 @@
+DELETE FROM cbqa_scores WHERE checkpoint_id = $checkpoint_id AND decoding = $decoding;

@@ -1,0 +1,1 @@
+SELECT params FROM checkpoints WHERE checkpoint_id = $checkpoint_id;

@@ -1,0 +1,46 @@
+-- Tables of the checkpoint domain. Rows are replaced per checkpoint (and decoding), never
+-- appended twice, so every statement that fills them deletes the old rows first.
+CREATE TABLE IF NOT EXISTS checkpoints (
+    checkpoint_id VARCHAR PRIMARY KEY,
+    origin VARCHAR,                 -- 'trained' (the project's ladder) or 'registered' (dropped in)
+    path VARCHAR,
+    params BIGINT,
+    non_embedding_params BIGINT,
+    tokens_seen BIGINT,
+    final_loss DOUBLE,
+    data_version VARCHAR,
+    recorded_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS cbqa_scores (
+    checkpoint_id VARCHAR,
+    decoding VARCHAR,
+    idx BIGINT,
+    rel VARCHAR,
+    template_id BIGINT,
+    sample BIGINT,
+    prompt VARCHAR,
+    continuation VARCHAR,
+    correct BOOLEAN
+);
+CREATE TABLE IF NOT EXISTS smi_fits (
+    checkpoint_id VARCHAR,
+    params BIGINT,
+    method VARCHAR,
+    slope DOUBLE,
+    intercept DOUBLE,
+    r2 DOUBLE,
+    mse DOUBLE,
+    upper_bound DOUBLE,
+    acc DOUBLE,
+    n_groups BIGINT,
+    n_questions BIGINT,
+    r2_question DOUBLE,
+    x_intercept DOUBLE,
+    weighted_slope DOUBLE,
+    weighted_intercept DOUBLE,
+    weighted_r2_question DOUBLE
+);
+CREATE OR REPLACE VIEW cbqa_checkpoint_accuracy AS
+SELECT checkpoint_id, decoding, avg(correct::DOUBLE) AS mean_accuracy, count(*) AS n_generations
+FROM cbqa_scores
+GROUP BY ALL;

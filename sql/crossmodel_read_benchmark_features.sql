@@ -1,0 +1,1 @@
+SELECT source, benchmark, feature, label FROM crossmodel_benchmark_features WHERE source = ? ORDER BY rowid;

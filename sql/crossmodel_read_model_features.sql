@@ -1,0 +1,1 @@
+SELECT source, model, feature, value, label FROM crossmodel_model_features WHERE source = ? ORDER BY rowid;

@@ -1,0 +1,1 @@
+SELECT source, model, benchmark, score FROM crossmodel_scores WHERE source = ? ORDER BY rowid;

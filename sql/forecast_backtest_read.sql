@@ -1,0 +1,1 @@
+SELECT * EXCLUDE (created_at) FROM forecast_backtest ORDER BY params;

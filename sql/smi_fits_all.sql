@@ -1,0 +1,1 @@
+SELECT * FROM smi_fits ORDER BY params, method;

@@ -1,0 +1,1 @@
+DELETE FROM smi_fits WHERE checkpoint_id = $checkpoint_id;

@@ -1,0 +1,191 @@
+"""Knowledge-frequency counting: per-shard counts summed in DuckDB give the 2x2 table per triple."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from smi_assets.defs.resources import DEFAULT_REFERENCE_DIR
+from smi_assets.frequency.counting import (
+    FREQUENCY_COLUMNS,
+    SHARD_COUNTS_FILE,
+    CountConfig,
+    count_corpus,
+    count_shard,
+    knowledge_frequency,
+    write_shard_counts,
+)
+
+ENTITIES = ["India", "Indiana", "New York", "York", "São Paulo", "東京", "Paris", "France", "a"]
+FILLERS = ["", "x", "ab", "\n", ",", "'s", "é", "City", "-", ". ", "the"]
+
+
+def random_documents(rng: random.Random, count: int) -> pl.DataFrame:
+    texts = []
+    for _ in range(count):
+        pieces = [rng.choice(ENTITIES if rng.random() < 0.4 else FILLERS) for _ in range(rng.randint(0, 10))]
+        texts.append("".join(rng.choice(["", " "]) + piece for piece in pieces))
+    return pl.DataFrame({"doc_id": [str(number) for number in range(count)], "text": texts})
+
+
+def triples_frame(pairs: list[tuple[str, str]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "idx": [100 + number for number in range(len(pairs))],
+            "subj": [subj for subj, _ in pairs],
+            "rel": ["r"] * len(pairs),
+            "obj": [obj for _, obj in pairs],
+            "subj_aliases": [[] for _ in pairs],
+            "obj_aliases": [[] for _ in pairs],
+        },
+        schema_overrides={"subj_aliases": pl.List(pl.Utf8), "obj_aliases": pl.List(pl.Utf8)},
+    )
+
+
+def reference_counts(texts: list[str], triples: pl.DataFrame) -> pl.DataFrame:
+    """The SMI reference code's counts: per triple, documents by `" " + entity in text`."""
+    rows = []
+    for idx, subj, obj in triples.select("idx", "subj", "obj").iter_rows():
+        has_subj = [(" " + subj) in text for text in texts]
+        has_obj = [(" " + obj) in text for text in texts]
+        both = sum(s and o for s, o in zip(has_subj, has_obj))
+        only_subj = sum(s and not o for s, o in zip(has_subj, has_obj))
+        only_obj = sum(o and not s for s, o in zip(has_subj, has_obj))
+        rows.append((idx, len(texts), sum(has_subj), sum(has_obj), both, only_subj, only_obj, len(texts) - both - only_subj - only_obj))
+    return pl.DataFrame(rows, schema=list(FREQUENCY_COLUMNS), orient="row").sort("idx")
+
+
+def shards_of(documents: pl.DataFrame, sizes: list[int]) -> list[pl.DataFrame]:
+    shards, start = [], 0
+    for size in sizes:
+        shards.append(documents.slice(start, size))
+        start += size
+    return shards
+
+
+def test_paper_mode_counts_equal_the_reference_rule_over_shards():
+    rng = random.Random(7)
+    documents = random_documents(rng, 1200)
+    triples = triples_frame([(rng.choice(ENTITIES), rng.choice(ENTITIES)) for _ in range(30)])
+    frequency = count_corpus(shards_of(documents, [500, 0, 1, 699]), triples, CountConfig(match_mode="paper"))
+    expected = reference_counts(documents.get_column("text").to_list(), triples)
+    assert frequency.equals(expected)
+
+
+def test_sharding_does_not_change_the_counts():
+    rng = random.Random(11)
+    documents = random_documents(rng, 600)
+    triples = triples_frame([(rng.choice(ENTITIES), rng.choice(ENTITIES)) for _ in range(20)])
+    for config in (CountConfig(), CountConfig(case="insensitive", unit="sentence"), CountConfig(unit="window", window_tokens=3)):
+        whole = count_corpus([documents], triples, config)
+        sharded = count_corpus(shards_of(documents, [100, 250, 250]), triples, config)
+        assert whole.equals(sharded), config
+        cells_add_up = pl.col("N_so") + pl.col("N_s_only") + pl.col("N_o_only") + pl.col("N_neither") == pl.col("N")
+        within_marginals = pl.col("N_so") <= pl.min_horizontal("N_s", "N_o")
+        assert whole.select((cells_add_up & within_marginals).all()).item()
+        assert whole["N_so"].sum() > 0
+
+
+def test_word_mode_counts_co_occurrence_per_unit():
+    documents = pl.DataFrame(
+        {
+            "doc_id": ["1", "2", "3", "4"],
+            "text": ["Paris is in France. India is in Asia.", "Indiana, France", "paris", "India and France"],
+        }
+    )
+    triples = triples_frame([("Paris", "France"), ("India", "France"), ("India", "India")])
+    by_document = count_corpus([documents], triples, CountConfig())
+    assert by_document.rows() == [
+        # idx, N, N_s, N_o, N_so, N_s_only, N_o_only, N_neither
+        (100, 4, 1, 3, 1, 0, 2, 1),
+        (101, 4, 2, 3, 2, 0, 1, 1),
+        (102, 4, 2, 2, 2, 0, 0, 2),
+    ]
+    by_sentence = count_corpus([documents], triples, CountConfig(unit="sentence", case="insensitive"))
+    assert by_sentence.rows() == [
+        (100, 5, 2, 3, 1, 1, 2, 1),
+        (101, 5, 2, 3, 1, 1, 2, 1),
+        (102, 5, 2, 2, 2, 0, 0, 3),
+    ]
+
+
+def test_entities_without_words_or_empty_do_not_crash():
+    documents = pl.DataFrame({"doc_id": ["1", "2"], "text": ["a +++ b", "C++ and Paris"]})
+    triples = triples_frame([("", "+++"), ("C++", "!"), ("Paris", "")])
+    word = count_corpus([documents], triples, CountConfig())
+    assert word.select("idx", "N_s", "N_o").rows() == [(100, 0, 0), (101, 1, 0), (102, 1, 0)]
+    paper = count_corpus([documents], triples, CountConfig(match_mode="paper"))
+    assert paper.equals(reference_counts(documents.get_column("text").to_list(), triples))
+
+
+def test_write_shard_counts_replaces_the_previous_version(tmp_path: Path):
+    triples = triples_frame([("Paris", "France")])
+    first = count_shard(pl.DataFrame({"text": ["x Paris France", "x Paris"]}), triples, CountConfig(match_mode="paper"))
+    second = count_shard(pl.DataFrame({"text": ["x France"]}), triples, CountConfig(match_mode="paper"))
+    directory = tmp_path / "counts" / "shard-a"
+    write_shard_counts(first, directory)
+    write_shard_counts(first, directory)
+    with duckdb.connect() as connection:
+        assert knowledge_frequency(connection, [directory], triples).rows() == [(100, 2, 2, 1, 1, 1, 0, 0)]
+        write_shard_counts(second, directory)
+        assert knowledge_frequency(connection, [directory], triples).rows() == [(100, 1, 0, 1, 0, 0, 1, 0)]
+    assert sorted(path.name for path in directory.iterdir()) == [SHARD_COUNTS_FILE]
+
+
+def test_shards_counted_differently_are_not_summed(tmp_path: Path):
+    triples = triples_frame([("Paris", "France")])
+    documents = pl.DataFrame({"text": ["Paris France"]})
+    write_shard_counts(count_shard(documents, triples, CountConfig()), tmp_path / "a")
+    write_shard_counts(count_shard(documents, triples, CountConfig(unit="sentence")), tmp_path / "b")
+    with duckdb.connect() as connection, pytest.raises(ValueError, match="different configurations"):
+        knowledge_frequency(connection, [tmp_path / "a", tmp_path / "b"], triples)
+
+
+def test_missing_shard_counts_and_no_shards(tmp_path: Path):
+    triples = triples_frame([("Paris", "France"), ("India", "Asia")])
+    with duckdb.connect() as connection:
+        with pytest.raises(FileNotFoundError):
+            knowledge_frequency(connection, [tmp_path / "never-counted"], triples)
+        empty = knowledge_frequency(connection, [], triples)
+    assert empty.columns == list(FREQUENCY_COLUMNS)
+    assert empty.rows() == [(100, 0, 0, 0, 0, 0, 0, 0), (101, 0, 0, 0, 0, 0, 0, 0)]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"match_mode": "fuzzy"}, {"match_mode": "paper", "case": "insensitive"}, {"unit": "page"}, {"unit": "window", "window_tokens": 0}],
+)
+def test_bad_configuration_is_rejected(settings):
+    with pytest.raises(ValueError):
+        CountConfig(**settings)
+
+
+def test_duplicate_triple_ids_are_rejected():
+    triples = triples_frame([("Paris", "France"), ("India", "Asia")]).with_columns(idx=pl.lit(1))
+    with pytest.raises(ValueError, match="duplicate idx"):
+        count_shard(pl.DataFrame({"text": ["Paris"]}), triples, CountConfig())
+
+
+def test_paper_mode_matches_reference_rule_on_pararel_entities():
+    path = DEFAULT_REFERENCE_DIR / "smi" / "pararel_15classes.json"
+    if not path.is_file():
+        pytest.skip(f"reference data absent: {path} (shared/reference is not checked out beside the repo)")
+    records = json.loads(path.read_text())
+    rng = random.Random(3)
+    sample = rng.sample(records, 300)
+    triples = triples_frame([(record["subj"], record["obj"]) for record in sample]).with_columns(
+        idx=pl.Series([record["idx"] for record in sample])
+    )
+    names = [record[key] for record in sample for key in ("subj", "obj")]
+    texts = [
+        "".join(rng.choice(["", " ", "x", ", "]) + rng.choice(names + ["the", "of", "an"]) for _ in range(rng.randint(1, 25)))
+        for _ in range(400)
+    ]
+    frequency = count_corpus([pl.DataFrame({"text": texts})], triples, CountConfig(match_mode="paper"))
+    assert frequency.equals(reference_counts(texts, triples))
+    assert frequency["N_so"].sum() > 0

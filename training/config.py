@@ -1,0 +1,120 @@
+"""One config object for a training run (nanoGPT style), and the project's default ladder.
+
+`TrainConfig` round-trips through JSON (`to_dict` / `from_dict`) because the Dagster layer
+hands it to a training subprocess. `DEFAULT_LADDER` holds the checkpoints the default
+pipeline trains: three sizes spanning more than 10x in non-embedding parameters, sized so
+that all three train in about 8 minutes on 2 CPU cores on the synthetic world.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+from smi_assets.errors import InputError
+
+
+@dataclass
+class ModelConfig:
+    """Shape of a decoder-only transformer.
+
+    ``positions="rotary"`` builds a Llama architecture (RoPE, RMSNorm, SwiGLU),
+    ``"learned"`` a GPT-2 (learned absolute positions, LayerNorm, GELU MLP). Both keep
+    about 12 * n_layer * n_embd**2 non-embedding parameters. ``vocab_size`` is set from
+    the trained tokenizer.
+    """
+
+    n_layer: int
+    n_embd: int
+    n_head: int
+    block_size: int
+    positions: Literal["rotary", "learned"] = "rotary"
+    vocab_size: int | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if min(self.n_layer, self.n_embd, self.n_head, self.block_size) < 1:
+            problems.append("n_layer, n_embd, n_head and block_size must be positive")
+        elif self.n_embd % self.n_head:
+            problems.append(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if self.positions not in ("rotary", "learned"):
+            problems.append(f"positions must be 'rotary' or 'learned', not {self.positions!r}")
+        if problems:
+            raise InputError("model config", "; ".join(problems))
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run; the same config and corpus give the same weights on CPU.
+
+    One optimizer step sees ``batch_size * grad_accum_steps`` windows of ``block_size + 1``
+    tokens. The learning rate warms up linearly for ``warmup_steps`` and then follows a
+    cosine from ``learning_rate`` down to ``min_learning_rate`` at ``max_steps``.
+    """
+
+    model: ModelConfig
+    max_steps: int = 1000
+    batch_size: int = 32
+    grad_accum_steps: int = 1
+    learning_rate: float = 2e-3
+    min_learning_rate: float = 2e-4
+    warmup_steps: int = 50
+    weight_decay: float = 0.1
+    seed: int = 0
+    checkpoint_every: int = 200
+    log_every: int = 10
+    device: str = "auto"  # "auto" picks cuda when available, else cpu
+    tokenizer: Literal["word", "bpe"] = "word"
+    vocab_size: int = 4096  # tokenizer vocabulary (an upper bound for the word-level one)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            self.model = ModelConfig(**self.model)
+        problems = []
+        for name in ("max_steps", "batch_size", "grad_accum_steps", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1")
+        if not 0 <= self.warmup_steps <= self.max_steps:
+            problems.append("warmup_steps must be in [0, max_steps]")
+        if not 0 <= self.min_learning_rate <= self.learning_rate:
+            problems.append("need 0 <= min_learning_rate <= learning_rate")
+        if self.tokenizer not in ("word", "bpe"):
+            problems.append(f"tokenizer must be 'word' or 'bpe', not {self.tokenizer!r}")
+        if problems:
+            raise InputError("train config", "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError("train config", f"unknown fields {unknown}; known: {sorted(known)}")
+        model_known = {item.name for item in fields(ModelConfig)}
+        model_unknown = sorted(set(values.get("model", {})) - model_known)
+        if model_unknown:
+            raise InputError("train config", f"unknown model fields {model_unknown}; known: {sorted(model_known)}")
+        try:
+            return cls(**{**values, "model": ModelConfig(**values["model"])})
+        except (KeyError, TypeError) as error:
+            raise InputError("train config", f"incomplete config: {error}") from error
+
+
+def _ladder_entry(n_layer: int, n_embd: int, n_head: int, learning_rate: float) -> TrainConfig:
+    return TrainConfig(
+        model=ModelConfig(n_layer=n_layer, n_embd=n_embd, n_head=n_head, block_size=48),
+        max_steps=1000,
+        batch_size=32,
+        learning_rate=learning_rate,
+        min_learning_rate=learning_rate / 10,
+    )
+
+
+# About 25k, 150k and 790k non-embedding parameters (12 * n_layer * n_embd**2).
+DEFAULT_LADDER: dict[str, TrainConfig] = {
+    "gpt-tiny": _ladder_entry(n_layer=2, n_embd=32, n_head=2, learning_rate=3e-3),
+    "gpt-small": _ladder_entry(n_layer=3, n_embd=64, n_head=4, learning_rate=2e-3),
+    "gpt-medium": _ladder_entry(n_layer=4, n_embd=128, n_head=4, learning_rate=1e-3),
+}
