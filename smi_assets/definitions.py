@@ -5,7 +5,15 @@ from __future__ import annotations
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from smi_assets.defs import automation, checkpoints, corpus, crossmodel, frequency, knowledge, smi
+from smi_assets.defs import (
+    automation,
+    checkpoints,
+    corpus,
+    crossmodel,
+    frequency,
+    knowledge,
+    smi,
+)
 from smi_assets.defs.resources import ProjectSettings, settings_from_environment
 
 DOMAINS = (corpus, knowledge, frequency, checkpoints, smi, crossmodel)

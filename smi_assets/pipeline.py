@@ -10,7 +10,6 @@ Rerunning it is cheap: unchanged checkpoints are reused, not retrained.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -19,13 +18,22 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from transformers.utils import logging as transformers_logging
 
 from smi_assets.checkpoints import store
+from smi_assets.definitions import build_definitions
 from smi_assets.defs import checkpoints as checkpoint_defs
 from smi_assets.defs import corpus, crossmodel, frequency, knowledge, smi
-from smi_assets.defs.partitions import checkpoint_partitions, corpus_shards, expected_shards, register_missing
-from smi_assets.defs.resources import REPO_ROOT, ProjectSettings, settings_from_environment
-from smi_assets.definitions import build_definitions
+from smi_assets.defs.partitions import (
+    checkpoint_partitions,
+    corpus_shards,
+    expected_shards,
+    register_missing,
+)
+from smi_assets.defs.resources import (
+    REPO_ROOT,
+    ProjectSettings,
+)
 
 INSTANCE_TEMPLATE = REPO_ROOT / "dagster_home" / "dagster.yaml"
 
@@ -39,8 +47,9 @@ STAGES: tuple[tuple[list[dg.AssetsDefinition], dg.DynamicPartitionsDefinition | 
     ([frequency.knowledge_frequency, smi.reference_smi_fit], None),
     ([checkpoint_defs.checkpoints, checkpoint_defs.cbqa_scores, smi.smi_fit], checkpoint_partitions),
     ([smi.smi_fit_across_checkpoints, smi.cbqa_forecast], None),
-    (crossmodel.assets, None),
 )
+# The cross-model predictors read the public leaderboard tables under the reference folder.
+CROSS_MODEL_STAGE = (crossmodel.assets, None)
 
 
 def open_instance(data_dir: Path) -> dg.DagsterInstance:
@@ -53,13 +62,25 @@ def open_instance(data_dir: Path) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def run_default(settings: ProjectSettings, instance: dg.DagsterInstance, log: Callable[[str], None] = print) -> None:
+def run_default(
+    settings: ProjectSettings,
+    instance: dg.DagsterInstance,
+    log: Callable[[str], None] = print,
+    *,
+    cross_model: bool = True,
+) -> None:
+    transformers_logging.disable_progress_bar()  # one summary line per stage is the output
     definitions = build_definitions(settings)
     all_assets = [*definitions.assets, *definitions.asset_checks]
     resources = definitions.resources
     register_missing(instance, corpus_shards, list(expected_shards(settings)))
     register_missing(instance, checkpoint_partitions, checkpoint_defs.expected_checkpoints(settings))
-    for stage_assets, partitions in STAGES:
+    stages = list(STAGES)
+    if cross_model and settings.reference_path.is_dir():
+        stages.append(CROSS_MODEL_STAGE)
+    elif cross_model:
+        log(f"skipping the cross-model predictors: reference tables folder {settings.reference_path} is absent")
+    for stage_assets, partitions in stages:
         keys = [None] if partitions is None else sorted(instance.get_dynamic_partitions(partitions.name))
         names = ", ".join(asset.key.to_user_string() for asset in stage_assets)
         for key in keys:
@@ -84,12 +105,14 @@ def report(settings: ProjectSettings) -> dict:
         accuracy = store.checkpoint_accuracy(connection).filter(decoding=decoding)
         fits = store.all_fits(connection)
         forecast, backtest = store.forecast_tables(connection)
+        by_cooccurrence = store.accuracy_by_cooccurrence(connection, decoding)
     return {
         "decoding": decoding,
         "checkpoints": [
             {"id": row["checkpoint_id"], "params": row["params"], "path": row["path"], "mean_accuracy": row["mean_accuracy"]}
             for row in accuracy.iter_rows(named=True)
         ],
+        "accuracy_by_cooccurrence": by_cooccurrence.drop("n_so_min").to_dicts(),
         "fits": [
             {"checkpoint": row["checkpoint_id"], "method": row["method"], "r2": row["r2"], "slope": row["slope"], "intercept": row["intercept"]}
             for row in fits.iter_rows(named=True)

@@ -15,3 +15,18 @@ def load_sql(name: str) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"no SQL file {path}")
     return path.read_text()
+
+
+def sql_statements(name: str) -> list[str]:
+    """The statements of `sql/<name>.sql`, one by one.
+
+    DuckDB binds parameters only in the last statement of a script, so a file whose several
+    statements take parameters is run statement by statement. The files use ';' only as a
+    terminator.
+    """
+    statements = []
+    for statement in load_sql(name).split(";"):
+        code = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--"))
+        if code.strip():
+            statements.append(code)
+    return statements

@@ -1,9 +1,10 @@
 """Atomic file writes and content fingerprints.
 
-Every asset that writes a file goes through `write_parquet_atomic`: the data lands in a
-temporary file beside the target and is renamed over it, so a rerun replaces the file and
-a killed run leaves the previous version intact. Assets use `file_fingerprint` of what they
-wrote as their Dagster data version, so an unchanged result leaves dependents fresh.
+Every file the project writes goes through `write_atomic`: the data lands in a temporary
+file beside the target and is renamed over it, so a rerun replaces the file and a killed
+run leaves the previous version intact. Assets use `file_fingerprint` of what they wrote
+(or `frame_fingerprint` of a table) as their Dagster data version, so an unchanged result
+leaves its dependents fresh.
 """
 
 from __future__ import annotations
@@ -12,22 +13,37 @@ import hashlib
 import io
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 
 
-def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> Path:
+def write_atomic(path: str | Path, write: Callable[[str], None]) -> Path:
+    """Call `write(temporary_path)`, then rename the temporary file to `path`."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        frame.write_parquet(temporary)
+        write(temporary)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
     return path
+
+
+def write_parquet_atomic(frame: pl.DataFrame, path: str | Path) -> Path:
+    return write_atomic(path, frame.write_parquet)
+
+
+def write_csv_atomic(frame: pl.DataFrame, path: str | Path) -> Path:
+    return write_atomic(path, frame.write_csv)
+
+
+def write_text_atomic(text: str, path: str | Path) -> Path:
+    return write_atomic(path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8", newline=""))
 
 
 def file_fingerprint(*paths: Path) -> str:

@@ -99,6 +99,7 @@ def test_checkpoint_rows_are_empty_without_the_pipeline_tables_and_join_when_pre
 
 
 def resources(tmp_path: Path) -> dict:
+    (tmp_path / "data").mkdir(exist_ok=True)  # DuckDB does not create the folder of its database
     settings = ProjectSettings(data_dir=str(tmp_path / "data"), reference_dir=str(DEFAULT_REFERENCE_DIR))
     return {"settings": settings, "duckdb": DuckDBResource(database=str(tmp_path / "data" / "smi.duckdb"))}
 
@@ -106,7 +107,9 @@ def resources(tmp_path: Path) -> dict:
 def test_asset_module_loads_in_definitions(tmp_path):
     definitions = dg.Definitions(assets=crossmodel.assets, asset_checks=crossmodel.asset_checks, resources=resources(tmp_path))
     graph = definitions.resolve_asset_graph()
-    for key in graph.get_all_asset_keys():
+    keys = [key for asset in crossmodel.assets for key in asset.keys]
+    assert len(keys) == 7
+    for key in keys:
         node = graph.get(key)
         assert node.group_name == "crossmodel" and node.code_version is not None
 
@@ -127,3 +130,25 @@ def test_assets_materialize_on_reference_data_and_rerun_without_duplicates(tmp_p
     predictors = connection.execute("SELECT predictor FROM crossmodel_obs_scaling_predictors").fetchall()
     assert {"PC1", "log_flops", "log_params"} <= {p for (p,) in predictors}
     assert (tmp_path / "data" / "plots" / "crossmodel_cpp_factor_importance.png").is_file()
+
+
+def test_a_new_row_changes_only_its_source_data_version_and_replaces_rows(tmp_path):
+    first = write(tmp_path / "first.csv", OBS_HEADER + "a,F,7.0,2.0,84.0,0.5,0.1\n")
+    second = write(tmp_path / "second.csv", OBS_HEADER + "a,F,7.0,2.0,84.0,0.5,0.1\nb,F,1.0,1.0,6.0,0.3,0.05\n")
+    assets = [crossmodel.benchmark_table_obsscaling, crossmodel.benchmark_table_smi_checkpoints]
+
+    def materialize(path: Path) -> dict[str, str]:
+        config = dg.RunConfig(ops={"benchmark_table_obsscaling": crossmodel.SourceFileConfig(path=str(path))})
+        result = dg.materialize(assets, resources=resources(tmp_path), run_config=config)
+        return {
+            event.asset_key.to_user_string(): event.tags["dagster/data_version"]
+            for event in result.get_asset_materialization_events()
+            for event in [event.event_specific_data.materialization]
+        }
+
+    before, again, after = materialize(first), materialize(first), materialize(second)
+    assert before == again
+    assert after["benchmark_table_obsscaling"] != before["benchmark_table_obsscaling"]
+    assert after["benchmark_table_smi_checkpoints"] == before["benchmark_table_smi_checkpoints"]
+    connection = duckdb.connect(str(tmp_path / "data" / "smi.duckdb"), read_only=True)
+    assert connection.execute("SELECT count(*) FROM crossmodel_scores WHERE source = 'obsscaling'").fetchone()[0] == 4

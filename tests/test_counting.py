@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from smi_assets.cli import main as smi_main
 from smi_assets.defs.resources import DEFAULT_REFERENCE_DIR
 from smi_assets.frequency.counting import (
     FREQUENCY_COLUMNS,
@@ -189,3 +190,40 @@ def test_paper_mode_matches_reference_rule_on_pararel_entities():
     frequency = count_corpus([pl.DataFrame({"text": texts})], triples, CountConfig(match_mode="paper"))
     assert frequency.equals(reference_counts(texts, triples))
     assert frequency["N_so"].sum() > 0
+
+
+def test_smi_count_command_writes_the_frequency_table(tmp_path: Path, capsys):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shards = [["x Paris France", "in Indiana"], ["Paris, France!", "India, Paris", "nothing"]]
+    for number, texts in enumerate(shards):
+        lines = [json.dumps({"id": f"{number}-{row}", "body": text}) for row, text in enumerate(texts)]
+        (corpus / f"part-{number}.jsonl").write_text("\n".join(lines) + "\n")
+    triples_path = tmp_path / "triples.json"
+    triples_path.write_text(
+        json.dumps([{"idx": 7, "subj": "Paris", "rel": "capital", "obj": "France"}, {"idx": 9, "subj": "India", "rel": "r", "obj": "Paris"}])
+    )
+    texts = [text for texts in shards for text in texts]
+    outputs = {}
+    for match in ("paper", "word"):
+        out = tmp_path / f"{match}.parquet"
+        code = smi_main(["count", "--corpus", str(corpus / "*.jsonl"), "--triples", str(triples_path), "--match", match,
+                         "--text-field", "body", "--out", str(out)])  # fmt: skip
+        assert code == 0
+        outputs[match] = pl.read_parquet(out)
+    expected_paper = reference_counts(texts, triples_frame([("Paris", "France"), ("India", "Paris")]).with_columns(idx=pl.Series([7, 9])))
+    assert outputs["paper"].equals(expected_paper)
+    # Word mode also finds "India" at the start of a text and "Paris," before a comma.
+    assert outputs["word"].select("idx", "N_s", "N_o", "N_so").rows() == [(7, 3, 2, 2), (9, 1, 3, 1)]
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_smi_count_reports_bad_input(tmp_path: Path, capsys):
+    triples_path = tmp_path / "triples.json"
+    triples_path.write_text(json.dumps([{"idx": 1, "subj": "Paris", "rel": "r", "obj": "France"}]))
+    code = smi_main(["count", "--corpus", str(tmp_path / "none-*.jsonl"), "--triples", str(triples_path), "--out", str(tmp_path / "o.parquet")])
+    assert code == 2
+    assert "none-*.jsonl" in capsys.readouterr().err
+    assert smi_main(["count", "--corpus", str(triples_path), "--triples", str(triples_path), "--match", "paper",
+                     "--case", "insensitive", "--out", str(tmp_path / "o.parquet")]) == 2  # fmt: skip
+    assert not (tmp_path / "o.parquet").exists()

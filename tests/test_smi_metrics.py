@@ -9,7 +9,13 @@ import polars as pl
 import pytest
 
 from smi_assets.smi.fit import fit_methods, fit_table, grouped_fit, r_squared
-from smi_assets.smi.metrics import compute_metrics, get_variant, is_prompt_echo, log2_bin, normalise
+from smi_assets.smi.metrics import (
+    compute_metrics,
+    get_variant,
+    is_prompt_echo,
+    log2_bin,
+    normalise,
+)
 
 
 def frequency_frame(rows: list[tuple[int, int, int, int]]) -> pl.DataFrame:

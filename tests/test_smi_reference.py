@@ -2,70 +2,26 @@
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 
-from smi_assets.defs.resources import DEFAULT_REFERENCE_DIR
 from smi_assets.errors import InputError
-from smi_assets.smi.commands import add_commands
 from smi_assets.smi.reference import load_reference
 
-REFERENCE_PARQUET = DEFAULT_REFERENCE_DIR / "smi" / "merge_outputs.parquet"
-needs_reference = pytest.mark.skipif(
-    not REFERENCE_PARQUET.is_file(), reason=f"SMI reference data not found at {REFERENCE_PARQUET}"
-)
 
-
-def run_smi(*argv: str) -> int:
-    """Run an smi subcommand of this module (other domains' commands are not needed here)."""
-    parser = argparse.ArgumentParser(prog="smi")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.run(args)
-
-
-def write_reference(folder: Path, n_triples: int = 120, seed: int = 0) -> Path:
-    """A small reference parquet in the original column names, two models, plus models.csv."""
-    rng = np.random.default_rng(seed)
-    n_s = rng.integers(20, 3000, n_triples)
-    n_o = rng.integers(20, 3000, n_triples)
-    n_so = (np.minimum(n_s, n_o) * rng.uniform(0.0, 0.8, n_triples)).astype(np.int64)
-    corpus = 100_000
-    rows = []
-    for model, skill in [("toy-small", 0.2), ("toy-large", 0.5)]:
-        for i in range(n_triples):
-            rows.append({
-                "model": model, "idx": i, "subj": f"subject {i}", "rel": ["born", "capital"][i % 2],
-                "obj": "subject" if i < 5 else f"object {i}", "qus": f"subject {i} was born in",
-                "time_seqs": corpus, "time_subj": int(n_s[i]), "time_obj": int(n_o[i]),
-                "time_s1j1": int(n_so[i]), "time_s1j0": int(n_s[i] - n_so[i]),
-                "time_s0j1": int(n_o[i] - n_so[i]), "time_s0j0": int(corpus - n_s[i] - n_o[i] + n_so[i]),
-                "acc": 1.0 if i < 5 else float(min(1.0, skill * n_so[i] / n_s[i] + rng.uniform(0, 0.1))),
-                "mi": 0.0,
-            })  # fmt: skip
-    path = folder / "merge_outputs.parquet"
-    pl.DataFrame(rows).write_parquet(path)
-    (folder / "models.csv").write_text(
-        "models,model_series,model_size,datasets,dataset_id\n"
-        "org/toy-small,Toy,0.1,toycorpus,\norg/toy-large,Toy,2.0,toycorpus,\n"
-    )
-    return path
-
-
-def test_load_reference_renames_counts_and_attaches_sizes(tmp_path: Path) -> None:
-    frame = load_reference(write_reference(tmp_path))
+def test_load_reference_renames_counts_and_attaches_sizes(toy_reference: Path) -> None:
+    frame = load_reference(toy_reference)
     assert {"N", "N_s", "N_o", "N_so", "N_s_only", "N_o_only", "N_neither", "family", "params"} <= set(frame.columns)
     sizes = dict(frame.group_by("model").agg(pl.col("params").first()).iter_rows())
     assert sizes == {"toy-small": pytest.approx(1e8), "toy-large": pytest.approx(2e9)}
     assert (frame["N_so"] + frame["N_s_only"] + frame["N_o_only"] + frame["N_neither"] == frame["N"]).all()
 
 
-def test_load_reference_names_file_and_row_of_inconsistent_counts(tmp_path: Path) -> None:
-    path = write_reference(tmp_path)
+def test_load_reference_names_file_and_row_of_inconsistent_counts(toy_reference: Path) -> None:
+    path = toy_reference
     frame = pl.read_parquet(path)
     frame = frame.with_columns(
         pl.when(pl.int_range(pl.len()) == 7).then(pl.col("time_subj") + 10**7).otherwise(pl.col("time_subj")).alias("time_subj")
@@ -76,12 +32,13 @@ def test_load_reference_names_file_and_row_of_inconsistent_counts(tmp_path: Path
     assert error.value.row == 7
 
 
-def test_load_reference_reports_missing_columns_and_unknown_models(tmp_path: Path) -> None:
-    path = write_reference(tmp_path)
-    pl.read_parquet(path).drop("time_s1j1").write_parquet(path)
+def test_load_reference_reports_missing_columns_and_unknown_models(toy_reference: Path, tmp_path: Path) -> None:
+    path = toy_reference
+    complete = pl.read_parquet(path)
+    complete.drop("time_s1j1").write_parquet(path)
     with pytest.raises(InputError, match="time_s1j1"):
         load_reference(path)
-    path = write_reference(tmp_path)
+    complete.write_parquet(path)
     (tmp_path / "models.csv").write_text("models,model_series,model_size\norg/toy-small,Toy,0.1\n")
     with pytest.raises(InputError, match=r"models\.csv.*toy-large"):
         load_reference(path)
@@ -90,8 +47,10 @@ def test_load_reference_reports_missing_columns_and_unknown_models(tmp_path: Pat
         load_reference(path)
 
 
-def test_fit_reference_command_writes_one_row_per_model_and_method(tmp_path: Path) -> None:
-    path = write_reference(tmp_path)
+def test_fit_reference_command_writes_one_row_per_model_and_method(
+    toy_reference: Path, tmp_path: Path, run_smi: Callable[..., int]
+) -> None:
+    path = toy_reference
     out = tmp_path / "out" / "fits.csv"
     assert run_smi("fit-reference", str(path), "--variant", "current", "--out", str(out)) == 0
     table = pl.read_csv(out)
@@ -106,10 +65,11 @@ def test_fit_reference_command_writes_one_row_per_model_and_method(tmp_path: Pat
     assert (table["n_questions"] - dropped["n_questions"] == 5).all()
 
 
-@needs_reference
-def test_fit_reference_reproduces_published_smi_r2(tmp_path: Path) -> None:
+def test_fit_reference_reproduces_published_smi_r2(
+    reference_parquet: Path, tmp_path: Path, run_smi: Callable[..., int]
+) -> None:
     out = tmp_path / "fits.csv"
-    assert run_smi("fit-reference", str(REFERENCE_PARQUET), "--variant", "current", "--out", str(out)) == 0
+    assert run_smi("fit-reference", str(reference_parquet), "--variant", "current", "--out", str(out)) == 0
     table = pl.read_csv(out)
     assert table.height == 24 * 3
     smi_r2 = dict(table.filter(pl.col("method") == "SMI").select("model", "r2").iter_rows())
@@ -118,13 +78,14 @@ def test_fit_reference_reproduces_published_smi_r2(tmp_path: Path) -> None:
     assert smi_r2["bloom-560m"] == pytest.approx(0.591447, abs=1e-6)
 
 
-@needs_reference
-def test_dropping_prompt_echo_removes_the_echo_triples_from_real_models(tmp_path: Path) -> None:
+def test_dropping_prompt_echo_removes_the_echo_triples_from_real_models(
+    reference_parquet: Path, tmp_path: Path, run_smi: Callable[..., int]
+) -> None:
     out = tmp_path / "fits.csv"
-    assert run_smi("fit-reference", str(REFERENCE_PARQUET), "--drop-prompt-echo", "--out", str(out)) == 0
+    assert run_smi("fit-reference", str(reference_parquet), "--drop-prompt-echo", "--out", str(out)) == 0
     dropped = pl.read_csv(out).filter(pl.col("model") == "pythia-12b")
     # The published `mi` column (not our MI) decides which questions the paper fits.
-    raw = pl.read_parquet(REFERENCE_PARQUET).filter(pl.col("model") == "pythia-12b")
+    raw = pl.read_parquet(reference_parquet).filter(pl.col("model") == "pythia-12b")
     echo = raw.filter(pl.col("subj").str.contains(pl.col("obj"), literal=True))
     assert echo.height == 604 and (echo["acc"] == 1.0).all()
     fitted = raw.filter(pl.col("mi") > 0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 
 import numpy as np
 import polars as pl
@@ -174,3 +174,12 @@ def test_bad_config_raises():
         WorldConfig(relations=("born", "nope"))
     with pytest.raises(InputError, match="min_exposure"):
         WorldConfig(min_exposure=10, max_exposure=5)
+
+
+def test_every_word_of_the_cloze_templates_occurs_in_the_corpus():
+    # A word-level tokenizer built from the corpus must be able to encode every prompt.
+    world = build_world(SMALL)
+    corpus_words = set(re.findall(r"\w+", " ".join(all_documents(world)["text"])))
+    for relation, templates in world.templates.items():
+        for template in templates:
+            assert set(re.findall(r"\w+", template.replace("[S]", ""))) <= corpus_words, (relation, template)

@@ -3,12 +3,14 @@
 `TrainConfig` round-trips through JSON (`to_dict` / `from_dict`) because the Dagster layer
 hands it to a training subprocess. `DEFAULT_LADDER` holds the checkpoints the default
 pipeline trains: three sizes spanning more than 10x in non-embedding parameters, sized so
-that all three train in about 8 minutes on 2 CPU cores on the synthetic world.
+that all three train in about 5 minutes on 2 CPU cores on the default synthetic world
+(measured: 32 s, 67 s and 192 s for 3000 steps; greedy CBQA accuracy 0.19 / 0.30 / 0.37,
+rising with a fact's exposure in each).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from smi_assets.errors import InputError
@@ -105,8 +107,9 @@ class TrainConfig:
 def _ladder_entry(n_layer: int, n_embd: int, n_head: int, learning_rate: float) -> TrainConfig:
     return TrainConfig(
         model=ModelConfig(n_layer=n_layer, n_embd=n_embd, n_head=n_head, block_size=48),
-        max_steps=1000,
+        max_steps=3000,
         batch_size=32,
+        checkpoint_every=500,
         learning_rate=learning_rate,
         min_learning_rate=learning_rate / 10,
     )

@@ -10,7 +10,13 @@ one short schedule, and it keeps runs bit-reproducible without extra RNG state.
 from __future__ import annotations
 
 from torch import nn
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedModel
+from transformers import (
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedModel,
+)
 
 from training.config import ModelConfig
 from training.tokenizer import EOS_ID, PAD_ID

@@ -12,8 +12,9 @@ How a run is made resumable without repeating or skipping data
 - Every ``checkpoint_every`` steps, ``out_dir/resume/state.pt`` (model, optimizer, step,
   loss curve, torch RNG state, and a fingerprint of the token stream) is written to a
   temporary name and renamed into place; the tokenizer is saved once in
-  ``out_dir/resume/tokenizer``. A run that finds a state with the same config and token
-  stream continues from it; a stale one (other config or corpus) is discarded.
+  ``out_dir/resume/tokenizer``. ``out_dir/resume/run.json`` records the config and the
+  corpus files (path, size, mtime); a run whose config or corpus differ discards the whole
+  resume folder and starts over, otherwise it continues from the saved step.
 - The final HF checkpoint (safetensors, tokenizer, ``training_summary.json``) is staged and
   moved into ``out_dir`` before the resume state is removed, so a kill at any point leaves
   either the previous checkpoint or enough state to finish.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -130,6 +132,11 @@ def autocast_for(device: torch.device) -> Callable[[], contextlib.AbstractContex
     return contextlib.nullcontext
 
 
+def compiled_for(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """`torch.compile`d on GPU; on CPU the eager model (compiling tiny models costs more than it saves)."""
+    return torch.compile(model) if device.type == "cuda" else model
+
+
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only (not on norms and biases); fused on GPU."""
     parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
@@ -158,7 +165,7 @@ def optimizer_step(
         targets = targets.to(device, non_blocking=True)
         with autocast():
             logits = model(input_ids=inputs).logits
-            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.view(-1)) / n_micro
+            loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten()) / n_micro
         loss.backward()
         total += loss.detach()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -189,17 +196,26 @@ def _load_or_train_tokenizer(config: TrainConfig, texts: list[str], resume_dir: 
     return tokenizer
 
 
-def _load_resume_state(path: Path, config: TrainConfig, fingerprint: str) -> dict | None:
-    """The saved state if it belongs to this config and token stream, else None (stale states are discarded)."""
+def _prepare_resume_dir(resume_dir: Path, config: TrainConfig, corpus_files: list[Path]) -> None:
+    """Keep `resume_dir` only if it was written for this config and these corpus files; else start it afresh."""
+    run = {
+        "config": config.to_dict(),
+        "corpus": [[str(Path(path).resolve()), Path(path).stat().st_size, Path(path).stat().st_mtime_ns] for path in corpus_files],
+    }
+    run_file = resume_dir / "run.json"
+    if run_file.is_file() and json.loads(run_file.read_text()) == run:
+        return
+    shutil.rmtree(resume_dir, ignore_errors=True)
+    resume_dir.mkdir(parents=True)
+    run_file.write_text(json.dumps(run))
+
+
+def _load_resume_state(path: Path, fingerprint: str) -> dict | None:
+    """The saved state if it was trained on this token stream, else None."""
     if not path.is_file():
         return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # a torn or foreign file: starting over is always correct
-        return None
-    if state.get("config") != config.to_dict() or state.get("fingerprint") != fingerprint:
-        return None
-    return state
+    state = torch.load(path, map_location="cpu", weights_only=False)  # written by rename: never torn
+    return state if state.get("fingerprint") == fingerprint else None
 
 
 def _finalize(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, summary: dict, out_dir: Path) -> None:
@@ -219,11 +235,12 @@ def train(config: TrainConfig, corpus_files: list[Path], out_dir: Path, on_progr
     report = on_progress or (lambda progress: None)
     out_dir = Path(out_dir)
     resume_dir = out_dir / RESUME_DIR
-    resume_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
     autocast = autocast_for(device)
 
-    texts = read_corpus_texts([Path(path) for path in corpus_files])
+    corpus_files = [Path(path) for path in corpus_files]
+    texts = read_corpus_texts(corpus_files)
+    _prepare_resume_dir(resume_dir, config, corpus_files)
     tokenizer = _load_or_train_tokenizer(config, texts, resume_dir)
     stream = tokenize_corpus(tokenizer, texts)
     del texts
@@ -233,18 +250,18 @@ def train(config: TrainConfig, corpus_files: list[Path], out_dir: Path, on_progr
     fingerprint = _fingerprint(stream)
 
     torch.manual_seed(config.seed)
-    model_config = config.model.__class__(**{**config.model.__dict__, "vocab_size": len(tokenizer)})
+    model_config = dataclasses.replace(config.model, vocab_size=len(tokenizer))
     model = build_model(model_config).to(device)
     optimizer = make_optimizer(model, config, device)
     step, loss_curve, tokens_seen = 0, [], 0
-    state = _load_resume_state(resume_dir / STATE_FILE, config, fingerprint)
+    state = _load_resume_state(resume_dir / STATE_FILE, fingerprint)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         step, loss_curve, tokens_seen = state["step"], [tuple(point) for point in state["loss_curve"]], state["tokens_seen"]
         report({"event": "resumed", "step": step, "max_steps": config.max_steps})
-    forward_model = torch.compile(model) if device.type == "cuda" else model
+    forward_model = compiled_for(model, device)
     model.train()
 
     tokens_per_step = config.batch_size * config.grad_accum_steps * block_size
@@ -274,8 +291,7 @@ def train(config: TrainConfig, corpus_files: list[Path], out_dir: Path, on_progr
             _save_atomic(
                 {
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-                    "step": step, "loss_curve": loss_curve, "tokens_seen": tokens_seen,
-                    "config": config.to_dict(), "fingerprint": fingerprint,
+                    "step": step, "loss_curve": loss_curve, "tokens_seen": tokens_seen, "fingerprint": fingerprint,
                 },
                 resume_dir / STATE_FILE,
             )  # fmt: skip

@@ -9,7 +9,10 @@ from smi_assets.defs.resources import settings_from_environment
 
 
 def run_default_command(args: argparse.Namespace) -> int:
-    from smi_assets.pipeline import open_instance, run_default  # imports Dagster and torch: keep `smi --help` fast
+    from smi_assets.pipeline import (  # imports Dagster and torch: keep `smi --help` fast
+        open_instance,
+        run_default,
+    )
 
     settings = settings_from_environment(data_dir=args.data_dir)
     run_default(settings, open_instance(settings.data_path))
@@ -26,6 +29,8 @@ def report_command(args: argparse.Namespace) -> int:
     else:
         for checkpoint in summary["checkpoints"]:
             print(f"{checkpoint['id']:<16} {checkpoint['params']:>12,} params  accuracy {checkpoint['mean_accuracy']:.3f}")
+        for row in summary["accuracy_by_cooccurrence"]:
+            print(f"{row['checkpoint_id']:<16} N_so {row['n_so_range']:>9}  {row['triples']:>5} triples  accuracy {row['accuracy']:.3f}")
         for row in summary["forecast"]:
             print(f"forecast {row['planned_params']:>12,} params  accuracy {row['predicted_accuracy']:.3f}")
         print(f"leave-one-size-out MAE {summary['leave_one_size_out_mae']}")

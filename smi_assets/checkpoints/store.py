@@ -65,7 +65,6 @@ def replace_fits(connection: duckdb.DuckDBPyConnection, checkpoint_id: str, para
 
 
 def checkpoint_params(connection: duckdb.DuckDBPyConnection, checkpoint_id: str) -> int:
-    ensure_tables(connection)
     row = connection.execute(load_sql("checkpoint_params"), {"checkpoint_id": checkpoint_id}).fetchone()
     if row is None:
         raise ValueError(f"checkpoint {checkpoint_id!r} is not recorded: materialize its `checkpoints` partition first")
@@ -73,7 +72,6 @@ def checkpoint_params(connection: duckdb.DuckDBPyConnection, checkpoint_id: str)
 
 
 def all_fits(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    ensure_tables(connection)
     return connection.execute(load_sql("smi_fits_all")).pl()
 
 
@@ -87,7 +85,6 @@ def triple_accuracy(connection: duckdb.DuckDBPyConnection, checkpoint_id: str, d
 
 def triple_accuracy_all(connection: duckdb.DuckDBPyConnection, decoding: str) -> pl.DataFrame:
     """model, params, idx, acc for every scored checkpoint."""
-    ensure_tables(connection)
     return connection.execute(load_sql("triple_accuracy_all"), {"decoding": decoding}).pl()
 
 
@@ -107,6 +104,10 @@ def forecast_tables(connection: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame
     return connection.execute(load_sql("forecast_read")).pl(), connection.execute(load_sql("forecast_backtest_read")).pl()
 
 
+def accuracy_by_cooccurrence(connection: duckdb.DuckDBPyConnection, decoding: str) -> pl.DataFrame:
+    """checkpoint_id, n_so_range, triples, accuracy: accuracy per decade of co-occurrence count."""
+    return connection.execute(load_sql("accuracy_by_cooccurrence"), {"decoding": decoding}).pl()
+
+
 def checkpoint_accuracy(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    ensure_tables(connection)
     return connection.execute(load_sql("checkpoint_accuracy")).pl()

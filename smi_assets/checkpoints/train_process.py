@@ -13,12 +13,14 @@ import json
 from pathlib import Path
 
 from dagster_pipes import open_dagster_pipes
+from transformers.utils import logging as transformers_logging
 
 from training.config import TrainConfig
 from training.train import train
 
 
 def main() -> None:
+    transformers_logging.disable_progress_bar()  # progress goes to the pipes log instead
     with open_dagster_pipes() as pipes:
         extras = pipes.extras
         config = TrainConfig.from_dict(extras["config"])

@@ -96,7 +96,7 @@ RELATIONS: dict[str, RelationSpec] = {
             "[S] was born in",
             "The birthplace of [S] is",
             "[S] came into the world in",
-            "The city where [S] was born is",
+            "The city of birth of [S] is",
         ),
         object_mentions=(
             "Traffic in [O] was heavy on Monday.",
@@ -122,7 +122,7 @@ RELATIONS: dict[str, RelationSpec] = {
             "The occupation of [S] is",
             "The job of [S] is",
             "[S] works as a",
-            "By profession, [S] is a",
+            "For years [S] has been a",
         ),
         object_mentions=(
             "The town needed another [O].",
@@ -146,12 +146,12 @@ RELATIONS: dict[str, RelationSpec] = {
             "[S] is a citizen of",
             "The country of citizenship of [S] is",
             "[S] holds citizenship of",
-            "[S] has a passport from",
+            "[S] carries a passport issued by",
         ),
         object_mentions=(
             "[O] held an election last year.",
             "The economy of [O] grew steadily.",
-            "[O] signed a new trade agreement.",
+            "The country of [O] signed a new trade agreement.",
         ),
     ),
     "play": RelationSpec(
@@ -168,12 +168,13 @@ RELATIONS: dict[str, RelationSpec] = {
         cloze_templates=(
             "[S] plays the",
             "The instrument of [S] is the",
-            "[S] is a musician who plays the",
+            "[S] is a skilled player of the",
             "The instrument [S] performs on is the",
         ),
         object_mentions=(
             "The [O] is hard to master.",
             "A good [O] can be expensive.",
+            "Only a skilled player can master the [O].",
         ),
     ),
 }

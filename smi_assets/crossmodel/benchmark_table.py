@@ -197,6 +197,16 @@ def load_obsscaling(path: str | Path, source: str = "obsscaling") -> BenchmarkTa
     )
 
 
+def load_target_column(path: str | Path, column: str, source: str = "obsscaling") -> pl.DataFrame:
+    """Scores (in [0, 1]) of one benchmark `column` from another ObsScaling-format file keyed
+    by ``Model`` (e.g. ``base_llm_emergent_capability_eval.csv``), as score rows."""
+    path = Path(path)
+    frame = _read_csv(path)
+    _require_columns(frame, ("Model", column), path)
+    _check_unique(frame["Model"].to_list(), path)
+    return _scores_from_wide(frame, "Model", [column], path, source, scale=1.0)
+
+
 def _features_from_record(source: str, model: str, record: dict, columns: list[str]) -> list[tuple]:
     """Feature rows of one model: numeric cells fill `value`, others `label`; blanks are skipped."""
     rows = []
@@ -290,6 +300,7 @@ def load_not_just_scaling(directory: str | Path, source: str = "not_just_scaling
         params = _number(record["total_params"], annotations_path, row, "total_params")
         tokens = tokens_by_model.get(model)
         flops = None if params is None or tokens is None else 6.0 * params * tokens
+        # The files name no family; the Hugging Face organisation is the closest stand-in.
         models.append((source, model, model.split("/")[0], params, tokens, flops))
         features += _features_from_record(source, model, record, [*NJS_NUMERIC_FEATURES, *NJS_CATEGORICAL_FEATURES])
         if model in data_records:

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from smi_assets.errors import InputError
-from smi_assets.smi.commands import write_csv_atomic
+from smi_assets.storage import write_csv_atomic
 
 
 def side_path(out: str | Path, suffix: str) -> Path:
@@ -22,13 +22,25 @@ def side_path(out: str | Path, suffix: str) -> Path:
 
 
 def run_obs_scaling(args: argparse.Namespace) -> int:
-    from smi_assets.crossmodel.benchmark_table import load_obsscaling
-    from smi_assets.crossmodel.obs_scaling import PAPER_FAMILIES, evaluate_obs_scaling, obs_scaling_data
+    from smi_assets.crossmodel.benchmark_table import (
+        load_obsscaling,
+        load_target_column,
+    )
+    from smi_assets.crossmodel.obs_scaling import (
+        PAPER_FAMILIES,
+        evaluate_obs_scaling,
+        obs_scaling_data,
+    )
 
     table = load_obsscaling(args.table)
-    if args.target not in set(table.scores["benchmark"].to_list()):
+    scores = table.scores
+    if args.target_table:
+        if args.target in set(scores["benchmark"].to_list()):
+            raise InputError(args.target_table, f"{args.target!r} is also a benchmark of {args.table}", line=1)
+        scores = pl.concat([scores, load_target_column(args.target_table, args.target)])
+    elif args.target not in set(scores["benchmark"].to_list()):
         raise InputError(args.table, f"no benchmark column {args.target!r} with scores", line=1)
-    data = obs_scaling_data(table.models, table.scores, args.target, PAPER_FAMILIES if args.paper_families else None)
+    data = obs_scaling_data(table.models, scores, args.target, PAPER_FAMILIES if args.paper_families else None)
     try:
         result = evaluate_obs_scaling(data, cutoff_flops=args.cutoff_flops, n_components=args.components)
     except ValueError as error:  # too few training models for the fit
@@ -65,7 +77,10 @@ def run_cpp(args: argparse.Namespace) -> int:
 
 def run_design_factors(args: argparse.Namespace) -> int:
     from smi_assets.crossmodel.benchmark_table import load_not_just_scaling
-    from smi_assets.crossmodel.design_factors import design_data, evaluate_design_factors
+    from smi_assets.crossmodel.design_factors import (
+        design_data,
+        evaluate_design_factors,
+    )
 
     table = load_not_just_scaling(args.reference_dir)
     data = design_data(table.models, table.model_features, table.scores)
@@ -84,6 +99,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     obs.add_argument("--table", required=True, help="CSV in the format of ObsScaling's base_llm_benchmark_eval.csv")
     obs.add_argument("--target", required=True, help="benchmark column to predict from the others")
     obs.add_argument("--out", required=True, help="CSV: one row per predictor")
+    obs.add_argument("--target-table", help="read --target from this CSV (keyed by Model) instead of --table; all of --table's benchmarks are then capabilities")
     obs.add_argument("--cutoff-flops", type=float, default=8.4e22, help="models above this compute are the test set (default: Llama-2-7B's)")
     obs.add_argument("--components", type=int, default=3, help="largest number of principal capabilities tried")
     obs.add_argument("--paper-families", action="store_true", help="keep only the model families of the paper's main analysis")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,6 +141,18 @@ class CollaborativePredictor:
         return self.net_(torch.as_tensor(cells[:, 0]), torch.as_tensor(cells[:, 1]), model_factors, task_factors).numpy()
 
 
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with `n` torch threads, then restore the previous setting. The models here
+    are tiny: extra threads only add synchronisation (9x slower on 2 busy cores, measured)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def split_cells(observed: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Observed (row, column) cells split at random into train and test by `seed`; every row
     and column keeps at least one training cell where it has one, so embeddings are learnt."""
@@ -248,20 +262,21 @@ def evaluate_cpp(
     factor Shapley table of ncf_factors (averaged over the same seeds)."""
     observed = ~np.isnan(scores)
     rows, shapley_frames, prediction_frames = [], [], []
-    for seed in seeds:
-        train, test = split_cells(observed, test_fraction, seed)
-        train_scores, test_scores = scores[train[:, 0], train[:, 1]], scores[test[:, 0], test[:, 1]]
-        for variant in variants:
-            predictor = make_variant(variant, model_factors, task_factors, seed).fit(train, train_scores, *scores.shape)
-            predicted = predictor.predict(test)
-            exact, within, _ = rank_accuracy(test, test_scores, predicted)
-            rows.append((seed, variant, float(np.mean((predicted - test_scores) ** 2)), exact, within, len(test)))
-            prediction_frames.append(pl.DataFrame({
-                "seed": seed, "variant": variant, "model": np.array(models)[test[:, 0]], "task": np.array(tasks)[test[:, 1]],
-                "actual": test_scores, "predicted": predicted,
-            }))  # fmt: skip
-            if variant == "ncf_factors":
-                shapley_frames.append(factor_shapley(predictor, test, test_scores, model_factors, task_factors).with_columns(pl.lit(seed).alias("seed")))
+    with torch_threads(1):
+        for seed in seeds:
+            train, test = split_cells(observed, test_fraction, seed)
+            train_scores, test_scores = scores[train[:, 0], train[:, 1]], scores[test[:, 0], test[:, 1]]
+            for variant in variants:
+                predictor = make_variant(variant, model_factors, task_factors, seed).fit(train, train_scores, *scores.shape)
+                predicted = predictor.predict(test)
+                exact, within, _ = rank_accuracy(test, test_scores, predicted)
+                rows.append((seed, variant, float(np.mean((predicted - test_scores) ** 2)), exact, within, len(test)))
+                prediction_frames.append(pl.DataFrame({
+                    "seed": seed, "variant": variant, "model": np.array(models)[test[:, 0]], "task": np.array(tasks)[test[:, 1]],
+                    "actual": test_scores, "predicted": predicted,
+                }))  # fmt: skip
+                if variant == "ncf_factors":
+                    shapley_frames.append(factor_shapley(predictor, test, test_scores, model_factors, task_factors).with_columns(pl.lit(seed).alias("seed")))
     per_seed = pl.DataFrame(rows, schema={"seed": pl.Int64, "variant": pl.Utf8, "mse": pl.Float64, "rank_exact": pl.Float64, "rank_within_2": pl.Float64, "n_test": pl.Int64}, orient="row")
     summary = per_seed.group_by("variant", maintain_order=True).agg(
         pl.col("mse").mean(), pl.col("rank_exact").mean(), pl.col("rank_within_2").mean(), pl.col("n_test").first()

@@ -3,7 +3,7 @@
 Per task, gradient-boosted trees predict a model's score from scale alone (log params,
 log tokens) and from scale plus design features (data mix, architecture). Both are scored
 by 3-fold cross-validated MAE over several seeds; the per-model absolute errors of the two
-are compared with a paired Wilcoxon signed-rank test, corrected across tasks
+are compared with a one-sided paired Wilcoxon signed-rank test, corrected across tasks
 (Benjamini-Hochberg), and the design features are ranked by permutation importance.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy.stats import wilcoxon
+from scipy.stats import false_discovery_control, wilcoxon
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
@@ -92,18 +92,6 @@ def cross_validated_errors(
     return errors.mean(axis=0), importance / folds
 
 
-def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
-    """False-discovery-rate adjusted p-values (NaN stays NaN)."""
-    adjusted = np.full(len(p_values), np.nan)
-    present = np.flatnonzero(~np.isnan(p_values))
-    if len(present) == 0:
-        return adjusted
-    order = present[np.argsort(p_values[present])]
-    ranked = p_values[order] * len(order) / np.arange(1, len(order) + 1)
-    adjusted[order] = np.minimum(1.0, np.minimum.accumulate(ranked[::-1])[::-1])
-    return adjusted
-
-
 @dataclass(frozen=True)
 class DesignFactorResult:
     tasks: pl.DataFrame  # task, mae_scale_only, mae_with_features, relative_improvement, p_value, p_value_raw, n_models, selected_features
@@ -126,7 +114,8 @@ def evaluate_design_factors(
             scale_errors, _ = cross_validated_errors(features[:, scale], y, data.categorical[scale], seeds, n_folds)
             full_errors, importance = cross_validated_errors(features, y, data.categorical, seeds, n_folds, importance_repeats)
             differences = scale_errors - full_errors
-            p_value = float(wilcoxon(scale_errors, full_errors).pvalue) if np.any(differences != 0) else 1.0
+            # One-sided: the question is whether the design features lower the error.
+            p_value = float(wilcoxon(scale_errors, full_errors, alternative="greater").pvalue) if np.any(differences != 0) else 1.0
             mae_scale, mae_full = float(scale_errors.mean()), float(full_errors.mean())
             design = [(name, float(value)) for name, value, is_scale in zip(data.feature_names, importance, scale) if not is_scale]
             selected = [name for name, value in sorted(design, key=lambda item: -item[1]) if value > 0][:MAX_SELECTED_FEATURES]
@@ -137,7 +126,8 @@ def evaluate_design_factors(
         schema={"task": pl.Utf8, "mae_scale_only": pl.Float64, "mae_with_features": pl.Float64, "relative_improvement": pl.Float64,
                 "p_value_raw": pl.Float64, "n_models": pl.Int64, "selected_features": pl.Utf8},
     )  # fmt: skip
-    frame = frame.with_columns(pl.Series("p_value", benjamini_hochberg(frame["p_value_raw"].to_numpy()))).select(
+    adjusted = false_discovery_control(frame["p_value_raw"].to_numpy(), method="bh") if frame.height else []
+    frame = frame.with_columns(pl.Series("p_value", adjusted, dtype=pl.Float64)).select(
         "task", "mae_scale_only", "mae_with_features", "relative_improvement", "p_value", "p_value_raw", "n_models", "selected_features"
     )
     attributions = pl.concat(attribution_frames) if attribution_frames else pl.DataFrame(schema={"task": pl.Utf8, "feature": pl.Utf8, "importance": pl.Float64})

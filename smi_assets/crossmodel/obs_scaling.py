@@ -33,7 +33,7 @@ class PCAImputer:
     rows with those, so test rows never influence the fit.
     """
 
-    def __init__(self, n_components: int = 1, max_iter: int = 500, tol: float = 1e-8):
+    def __init__(self, n_components: int = 1, max_iter: int = 2000, tol: float = 1e-9):
         self.n_components = n_components
         self.max_iter = max_iter
         self.tol = tol
@@ -85,7 +85,7 @@ class SigmoidRegressor:
         self.center_, self.scale_ = features.mean(axis=0), features.std(axis=0) + 1e-12
         x = (features - self.center_) / self.scale_
         floor_max = max(float(target.min()), 1e-6)
-        start_level = np.clip((target.mean() - 0.0) / self.ceiling, 0.05, 0.95)
+        start_level = np.clip(target.mean() / self.ceiling, 0.05, 0.95)
         start = np.concatenate([np.zeros(x.shape[1]), [np.log(start_level / (1 - start_level)), 0.0]])
 
         def residuals(theta: np.ndarray) -> np.ndarray:

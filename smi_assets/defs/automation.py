@@ -10,26 +10,27 @@ import dagster as dg
 from smi_assets.defs.checkpoints import cbqa_scores, checkpoints, expected_checkpoints
 from smi_assets.defs.corpus import corpus_documents
 from smi_assets.defs.frequency import shard_knowledge_counts
-from smi_assets.defs.partitions import checkpoint_partitions, corpus_shards, expected_shards
+from smi_assets.defs.partitions import (
+    checkpoint_partitions,
+    corpus_shards,
+    expected_shards,
+)
 from smi_assets.defs.resources import ProjectSettings, settings_from_environment
 from smi_assets.defs.smi import smi_fit
 
 scan_shard_job = dg.define_asset_job(
     "scan_shard",
     selection=[corpus_documents, shard_knowledge_counts],
-    partitions_def=corpus_shards,
     description="Load one corpus shard and count its entity mentions.",
 )
 register_checkpoint_job = dg.define_asset_job(
     "register_checkpoint",
     selection=[checkpoints, cbqa_scores, smi_fit],
-    partitions_def=checkpoint_partitions,
     description="Train or register one checkpoint, score it and fit SMI.",
 )
 rescore_checkpoint_job = dg.define_asset_job(
     "rescore_checkpoint",
     selection=[cbqa_scores, smi_fit],
-    partitions_def=checkpoint_partitions,
     description="Re-run CBQA evaluation and the SMI fit of one checkpoint.",
 )
 

@@ -17,10 +17,15 @@ from dagster_duckdb import DuckDBResource
 from smi_assets.crossmodel import benchmark_table as bt
 from smi_assets.crossmodel.cpp import cpp_inputs, evaluate_cpp
 from smi_assets.crossmodel.design_factors import design_data, evaluate_design_factors
-from smi_assets.crossmodel.obs_scaling import LLAMA2_7B_FLOPS, PAPER_FAMILIES, evaluate_obs_scaling, obs_scaling_data
+from smi_assets.crossmodel.obs_scaling import (
+    LLAMA2_7B_FLOPS,
+    PAPER_FAMILIES,
+    evaluate_obs_scaling,
+    obs_scaling_data,
+)
 from smi_assets.defs.metadata import plot_metadata, table_preview
 from smi_assets.defs.resources import ProjectSettings
-from smi_assets.sql import load_sql
+from smi_assets.sql import load_sql, sql_statements
 from smi_assets.storage import frame_fingerprint
 
 GROUP = "crossmodel"
@@ -36,7 +41,9 @@ def write_source(duckdb: DuckDBResource, table: bt.BenchmarkTable, source: str) 
             connection.register(name, frame.to_arrow())
         connection.execute("BEGIN TRANSACTION")
         try:
-            connection.execute(load_sql("crossmodel_replace_source"), {"source": source})
+            # DuckDB binds parameters only in the last statement of a script: run them one by one.
+            for statement in sql_statements("crossmodel_replace_source"):
+                connection.execute(statement, {"source": source} if "$source" in statement else None)
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
@@ -102,6 +109,8 @@ def benchmark_table_not_just_scaling(config: SourceFileConfig, settings: Project
 
 @dg.asset(
     group_name=GROUP, code_version="1", kinds={"duckdb"},
+    # By key, not by import: the checkpoint domain is optional for this one.
+    deps=[dg.AssetKey("checkpoints"), dg.AssetKey("cbqa_scores")],
     description="The project's own checkpoints (family smi-synthetic, FLOPs = 6 N D) and their synthetic CBQA accuracy, when the pipeline has produced them.",
 )  # fmt: skip
 def benchmark_table_smi_checkpoints(duckdb: DuckDBResource) -> dg.MaterializeResult:

@@ -25,7 +25,7 @@ def expected_shards(settings: ProjectSettings) -> dict[str, str]:
     if settings.corpus_source == "synthetic":
         return {name: name for name in world.build_world(world_config(settings)).shard_names}
     if settings.corpus_source == "files":
-        return {sources.shard_name_for(path): str(path) for path in sources.list_corpus_files(settings.corpus_glob)}
+        return {name: str(path) for name, path in sources.corpus_shards(settings.corpus_glob).items()}
     return {"saved-dataset": settings.saved_dataset_path}
 
 

@@ -23,10 +23,10 @@ from smi_assets.defs.metadata import plot_metadata, table_preview
 from smi_assets.defs.partitions import checkpoint_partitions, corpus_shards
 from smi_assets.defs.resources import ProjectSettings
 from smi_assets.smi.fit import fit_methods, fit_table
+from smi_assets.smi.forecast import SizeConditionedForecaster, leave_one_size_out
 from smi_assets.smi.metrics import compute_metrics
 from smi_assets.smi.reference import load_reference, reference_fits
 from smi_assets.sql import load_sql
-from smi_assets.smi.forecast import SizeConditionedForecaster, leave_one_size_out
 
 SMI_VARIANT = "current"
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import polars as pl
 
-from smi_assets.errors import InputError
 from smi_assets.frequency.counting import CountConfig, count_corpus
 from smi_assets.storage import write_parquet_atomic
 
@@ -25,9 +24,7 @@ def run_count(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"smi count: {error}", file=sys.stderr)
         return 2
-    files = list_corpus_files(args.corpus)
-    if not files:
-        raise InputError(args.corpus, "the corpus pattern matches no file")
+    files = list_corpus_files(args.corpus)  # InputError when nothing matches
     triples = load_triples(args.triples).frame
     skipped = 0
     sizes = 0

@@ -17,7 +17,14 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from smi_assets.frequency.matching import CasePolicy, MatchMode, Unit, entity_patterns, split_units, unit_entities
+from smi_assets.frequency.matching import (
+    CasePolicy,
+    MatchMode,
+    Unit,
+    entity_patterns,
+    split_units,
+    unit_entities,
+)
 from smi_assets.sql import load_sql
 from smi_assets.storage import write_parquet_atomic
 

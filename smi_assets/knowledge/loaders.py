@@ -20,14 +20,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
 
 from smi_assets.errors import InputError, LoadResult, OnError
+from smi_assets.storage import write_text_atomic
 
 TRIPLE_SCHEMA = {
     "idx": pl.Int64,
@@ -38,20 +37,6 @@ TRIPLE_SCHEMA = {
     "obj_aliases": pl.List(pl.Utf8),
 }
 TriplesFormat = Literal["auto", "pararel", "popqa"]
-
-
-def _write_text_atomic(text: str, path: Path) -> Path:
-    """Write to a temporary file beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
 
 
 def _decode(path: Path) -> str:
@@ -231,7 +216,7 @@ def save_triples(frame: pl.DataFrame, path: str | Path) -> Path:
     rows = frame.select(*TRIPLE_SCHEMA).to_dicts()
     suffix = path.suffix.lower()
     if suffix == ".json":
-        return _write_text_atomic(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", path)
+        return write_text_atomic(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", path)
     if suffix != ".tsv":
         raise InputError(path, "triples can be saved as .json (ParaRel) or .tsv (PopQA)")
     names = [value for row in rows for value in (row["subj"], row["rel"], row["obj"])]
@@ -244,7 +229,7 @@ def save_triples(frame: pl.DataFrame, path: str | Path) -> Path:
         aliases = [json.dumps(row[column], ensure_ascii=False) for column in ("subj_aliases", "obj_aliases")]
         answers = json.dumps([row["obj"], *row["obj_aliases"]], ensure_ascii=False)
         writer.writerow([row["idx"], row["subj"], row["rel"], row["obj"], *aliases, answers])
-    return _write_text_atomic(buffer.getvalue(), path)
+    return write_text_atomic(buffer.getvalue(), path)
 
 
 
@@ -278,4 +263,4 @@ def save_templates(templates: dict[str, list[str]], path: str | Path) -> Path:
         for number, template in enumerate(relation_templates, start=1):
             if "[S]" not in template:
                 raise InputError(path, f'template {number} of relation {relation!r} has no "[S]": {template!r}')
-    return _write_text_atomic(json.dumps(templates, ensure_ascii=False, indent=4) + "\n", path)
+    return write_text_atomic(json.dumps(templates, ensure_ascii=False, indent=4) + "\n", path)

@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
-from pathlib import Path
-
-import polars as pl
+from functools import partial
 
 from smi_assets.smi.fit import fit_table
 from smi_assets.smi.metrics import VARIANTS
 from smi_assets.smi.reference import load_reference, reference_fits
-
-
-def write_csv_atomic(frame: pl.DataFrame, path: str | Path) -> None:
-    """Write `frame` to a temporary file beside `path`, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        frame.write_csv(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+from smi_assets.storage import write_csv_atomic
 
 
 def run_fit_reference(args: argparse.Namespace) -> int:
@@ -37,16 +20,18 @@ def run_fit_reference(args: argparse.Namespace) -> int:
 
 
 def run_forecast_reference(args: argparse.Namespace) -> int:
-    from smi_assets.smi.forecast import forecast_reference  # keeps `smi --help` fast
+    # Imported here: scipy and scikit-learn would slow down `smi --help`.
+    from smi_assets.smi.forecast import SizeConditionedForecaster, forecast_reference
 
     table = forecast_reference(
         load_reference(args.parquet),
         train_families=[name.strip() for name in args.train_family.split(",") if name.strip()],
         test_families=[name.strip() for name in args.test_family.split(",") if name.strip()],
+        forecaster_factory=partial(SizeConditionedForecaster, anchor=args.anchor),
     )
     write_csv_atomic(table, args.out)
     print(table.select("model", "actual_acc", "predicted_acc", "baseline_acc", "relation_mae",
-                       "baseline_relation_mae", "r2_question"))  # fmt: skip
+                       "scale_relation_relation_mae", "r2_question", "scale_relation_r2_question"))  # fmt: skip
     print(f"wrote {table.height} forecasts to {args.out}")
     return 0
 
@@ -71,10 +56,15 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "forecast-reference",
         help="forecast per-question accuracy of held-out model sizes from counts and size alone",
         description="Fit the size-conditioned forecaster on the training families and score it on the "
-        "test families against a scale-only baseline. Equal families mean leave-one-size-out.",
+        "test families against scale-only and scale + relation baselines. Equal families mean leave-one-size-out.",
     )
     forecast.add_argument("parquet", help="merge_outputs.parquet; models.csv must sit beside it")
     forecast.add_argument("--train-family", required=True, help="family or comma-separated families, e.g. Pythia,GPT-Neo")
     forecast.add_argument("--test-family", required=True, help="family or comma-separated families")
+    forecast.add_argument(
+        "--anchor", choices=["relation", "mean", "none"], default="relation",
+        help="shift the count model's predictions to each relation's (relation) or the overall (mean) "
+        "accuracy line in log2 params over the training models, or not at all (none)",
+    )  # fmt: skip
     forecast.add_argument("--out", required=True, help="CSV file to write")
     forecast.set_defaults(run=run_forecast_reference)

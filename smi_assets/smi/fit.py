@@ -15,7 +15,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import polars as pl
 
-from smi_assets.smi.metrics import METHOD_COLUMNS, METHODS, check_columns, compute_metrics, prompt_echo
+from smi_assets.smi.metrics import (
+    METHOD_COLUMNS,
+    METHODS,
+    check_columns,
+    compute_metrics,
+    prompt_echo,
+)
 
 # Columns of the fit table, in order: the columns first, then the extra diagnostics.
 FIT_COLUMNS = (

@@ -1,0 +1,266 @@
+"""Corpus readers, triple/template loaders and the question builder, on small generated files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from smi_assets.corpus.sources import (
+    corpus_shards,
+    list_corpus_files,
+    read_documents,
+    read_saved_dataset,
+    shard_name_for,
+)
+from smi_assets.defs.resources import DEFAULT_REFERENCE_DIR
+from smi_assets.errors import InputError
+from smi_assets.knowledge.loaders import (
+    load_templates,
+    load_triples,
+    save_templates,
+    save_triples,
+    validate_triples,
+)
+from smi_assets.knowledge.questions import build_questions
+
+PARAREL = DEFAULT_REFERENCE_DIR / "smi" / "pararel_15classes.json"
+TEMPLATES = DEFAULT_REFERENCE_DIR / "smi" / "multi_templates.json"
+
+
+def write_lines(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+GOOD = json.dumps({"text": "Anna was born in Paris.", "id": "a"}).encode()
+
+
+# --- corpus files -----------------------------------------------------------------------
+
+
+def test_json_lines_ids_default_to_stem_and_line(tmp_path):
+    path = write_lines(tmp_path / "part-1.jsonl", [GOOD, b"", json.dumps({"text": "Second."}).encode()])
+    result = read_documents(path)
+    assert result.n_skipped == 0
+    assert result.frame.to_dicts() == [
+        {"doc_id": "part-1:1", "text": "Anna was born in Paris."},
+        {"doc_id": "part-1:3", "text": "Second."},
+    ]
+
+
+def test_json_lines_custom_text_and_id_fields(tmp_path):
+    path = write_lines(tmp_path / "c.jsonl", [json.dumps({"body": "x", "key": 7}).encode()])
+    assert read_documents(path, text_field="body", id_field="key").frame.to_dicts() == [{"doc_id": "7", "text": "x"}]
+
+
+BAD_LINES = {
+    "malformed JSON": b'{"text": "unclosed',
+    "not valid UTF-8": b'{"text": "caf\xe9"}',
+    "missing text field": b'{"body": "no text here"}',
+    "not a string": b'{"text": 12}',
+    "expected a JSON object": b'["text"]',
+}
+
+
+@pytest.mark.parametrize("problem", sorted(BAD_LINES))
+def test_bad_json_line_names_file_and_line_or_is_skipped(tmp_path, problem):
+    path = write_lines(tmp_path / "bad.jsonl", [GOOD, json.dumps({"text": "ok", "id": "b"}).encode(), BAD_LINES[problem]])
+    with pytest.raises(InputError, match=problem) as raised:
+        read_documents(path)
+    assert raised.value.line == 3 and "bad.jsonl, line 3" in str(raised.value)
+    skipped = read_documents(path, on_error="skip")
+    assert skipped.n_skipped == 1
+    assert skipped.frame["text"].to_list() == ["Anna was born in Paris.", "ok"]
+
+
+def test_empty_file_raises_in_both_modes(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"\n\n")
+    for on_error in ("raise", "skip"):
+        with pytest.raises(InputError, match="empty.jsonl: the file is empty"):
+            read_documents(path, on_error=on_error)
+
+
+def test_duplicate_document_ids(tmp_path):
+    path = write_lines(tmp_path / "dup.jsonl", [GOOD, GOOD.replace(b"Anna", b"Bob")])
+    with pytest.raises(InputError, match="'a' occurs more than once"):
+        read_documents(path, id_field="id")
+    kept = read_documents(path, id_field="id", on_error="skip")
+    assert kept.n_skipped == 1 and kept.frame["text"].to_list() == ["Anna was born in Paris."]
+
+
+def test_gzipped_json_lines(tmp_path):
+    import gzip
+
+    path = tmp_path / "z.jsonl.gz"
+    path.write_bytes(gzip.compress(GOOD + b"\n"))
+    assert read_documents(path).frame["doc_id"].to_list() == ["z.jsonl:1"]
+
+
+def test_parquet_rows_and_errors(tmp_path):
+    path = tmp_path / "p.parquet"
+    pl.DataFrame({"content": ["one", None, "three"]}).write_parquet(path)
+    with pytest.raises(InputError, match="missing column 'text'"):
+        read_documents(path)
+    with pytest.raises(InputError, match="p.parquet, row 2: the text is missing"):
+        read_documents(path, text_field="content")
+    skipped = read_documents(path, text_field="content", on_error="skip")
+    assert skipped.n_skipped == 1
+    assert skipped.frame.to_dicts() == [{"doc_id": "p:1", "text": "one"}, {"doc_id": "p:3", "text": "three"}]
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"not parquet")
+    with pytest.raises(InputError, match="broken.parquet"):
+        read_documents(broken)
+
+
+def test_listing_and_shard_names(tmp_path):
+    for name in ("b.jsonl", "a.parquet", "notes.txt"):
+        (tmp_path / name).write_text("")
+    assert [p.name for p in list_corpus_files(str(tmp_path / "[ab].*"))] == ["a.parquet", "b.jsonl"]
+    with pytest.raises(InputError, match="no corpus files"):
+        list_corpus_files(str(tmp_path / "*.nothing"))
+    assert shard_name_for(Path("/x/My Data (v2).jsonl.gz")) == "my-data-v2"
+    assert shard_name_for("part-00001.parquet") == "part-00001"
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.jsonl").write_text("")
+    with pytest.raises(InputError, match="already used"):
+        corpus_shards(str(tmp_path / "**" / "*.jsonl"))
+
+
+def test_saved_dataset_splits_shards_and_columns(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    texts = [f"document {number}" for number in range(10)]
+    path = tmp_path / "saved"
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": texts}), "test": datasets.Dataset.from_dict({"text": ["t"]})}).save_to_disk(str(path))
+    with pytest.raises(InputError, match="choose a split"):
+        read_saved_dataset(path)
+    whole = read_saved_dataset(path, split="train")
+    assert whole["text"].to_list() == texts and whole["doc_id"][0] == "saved/train:1"
+    parts = [read_saved_dataset(path, split="train", num_shards=3, shard_index=index) for index in range(3)]
+    assert pl.concat(parts).equals(whole)
+    with pytest.raises(InputError, match="missing column"):
+        read_saved_dataset(path, split="train", text_field="body")
+
+
+# --- triples ------------------------------------------------------------------------------
+
+
+def test_pararel_reference_has_12671_unique_triples():
+    if not PARAREL.exists():
+        pytest.skip(f"SMI reference data not found at {PARAREL}")
+    result = load_triples(PARAREL)
+    assert result.n_skipped == 0
+    assert len(result.frame) == 12_671 and result.frame["idx"].n_unique() == 12_671
+    assert result.frame.select("subj", "rel", "obj").unique().height == 12_671
+
+
+def test_popqa_tsv_aliases_and_round_trip(tmp_path):
+    path = tmp_path / "popqa.tsv"
+    path.write_text(
+        "id\tsubj\tprop\tobj\ts_aliases\to_aliases\tpossible_answers\n"
+        '7\tGeorge Rankin\toccupation\tpolitician\t["George James Rankin"]\t["political leader"]\t["politician", "political leader", "statesman"]\n'
+        "9\tJohn Mayne\toccupation\tjournalist\t[]\t[]\t[\"journalist\"]\n",
+        encoding="utf-8",
+    )
+    frame = load_triples(path).frame
+    assert frame.to_dicts() == [
+        {"idx": 7, "subj": "George Rankin", "rel": "occupation", "obj": "politician",
+         "subj_aliases": ["George James Rankin"], "obj_aliases": ["political leader", "statesman"]},
+        {"idx": 9, "subj": "John Mayne", "rel": "occupation", "obj": "journalist", "subj_aliases": [], "obj_aliases": []},
+    ]
+    for suffix in (".tsv", ".json"):
+        saved = save_triples(frame, tmp_path / f"again{suffix}")
+        assert load_triples(saved).frame.equals(frame)
+
+
+BAD_TRIPLES = {
+    "empty": ('8\t\toccupation\tjournalist\t[]\t[]\t[]', "field 'subj' is missing or empty"),
+    "duplicate": ("7\tJohn Mayne\toccupation\tjournalist\t[]\t[]\t[]", "duplicate idx 7"),
+    "aliases": ('8\tJohn Mayne\toccupation\tjournalist\t["unclosed\t[]\t[]', "s_aliases|subj_aliases"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TRIPLES))
+def test_bad_popqa_rows_name_the_line_or_are_skipped(tmp_path, case):
+    bad_line, problem = BAD_TRIPLES[case]
+    path = tmp_path / "t.tsv"
+    path.write_text(
+        "id\tsubj\tprop\tobj\ts_aliases\to_aliases\tpossible_answers\n"
+        "7\tGeorge Rankin\toccupation\tpolitician\t[]\t[]\t[]\n" + bad_line + "\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match=problem) as raised:
+        load_triples(path)
+    assert "t.tsv, line 3" in str(raised.value)
+    skipped = load_triples(path, on_error="skip")
+    assert skipped.n_skipped == 1 and skipped.frame["subj"].to_list() == ["George Rankin"]
+
+
+def test_bad_pararel_records_name_the_row(tmp_path):
+    path = tmp_path / "p.json"
+    records = [{"idx": 1, "subj": "A", "rel": "born", "obj": "Paris"}, {"idx": 2, "subj": "B", "rel": "born", "obj": " "}]
+    path.write_text(json.dumps(records))
+    with pytest.raises(InputError, match=r"p.json, row 2: field 'obj'"):
+        load_triples(path)
+    assert load_triples(path, on_error="skip").n_skipped == 1
+    path.write_text('[{"idx": 1,\n "subj": }]')
+    with pytest.raises(InputError, match="p.json, line 2: malformed JSON"):
+        load_triples(path)
+    path.write_bytes(b'[{"idx": 1, "subj": "caf\xe9", "rel": "r", "obj": "o"}]')
+    with pytest.raises(InputError, match="p.json, line 1: not valid UTF-8"):
+        load_triples(path)
+    path.write_text("")
+    with pytest.raises(InputError, match="empty"):
+        load_triples(path)
+
+
+def test_validate_triples_names_the_row():
+    frame = pl.DataFrame(
+        {"idx": [1, 2, 1], "subj": ["A", "B", "C"], "rel": ["r"] * 3, "obj": ["x", "y", "z"], "subj_aliases": [[]] * 3, "obj_aliases": [[]] * 3},
+        schema_overrides={"subj_aliases": pl.List(pl.Utf8), "obj_aliases": pl.List(pl.Utf8)},
+    )
+    with pytest.raises(InputError, match="mine, row 3: duplicate idx 1"):
+        validate_triples(frame, "mine")
+    with pytest.raises(InputError, match="mine, row 2: subj, rel or obj is empty"):
+        validate_triples(frame.with_columns(pl.Series("obj", ["x", "", "z"])), "mine")
+
+
+# --- templates and questions ----------------------------------------------------------------
+
+
+def test_templates_round_trip_and_reject_missing_subject(tmp_path):
+    templates = {"born": ["[S] was born in", "The birthplace of [S] is"]}
+    assert load_templates(save_templates(templates, tmp_path / "t.json")) == templates
+    (tmp_path / "bad.json").write_text(json.dumps({"born": ["[S] was born in", "Born in"]}))
+    with pytest.raises(InputError, match="template 2 of relation 'born' has no"):
+        load_templates(tmp_path / "bad.json")
+    with pytest.raises(InputError, match="has no"):
+        save_templates({"born": ["no subject"]}, tmp_path / "never.json")
+    assert not (tmp_path / "never.json").exists()
+
+
+def test_reference_templates_load():
+    if not TEMPLATES.exists():
+        pytest.skip(f"SMI reference data not found at {TEMPLATES}")
+    templates = load_templates(TEMPLATES)
+    assert len(templates) == 15 and all(len(t) == 20 for t in templates.values())
+
+
+def test_build_questions_fills_subject_and_lists_answers():
+    triples = pl.DataFrame(
+        {"idx": [5, 6], "subj": ["Anna Berg", "Bob Hale"], "rel": ["born", "play"], "obj": ["New York", "piano"],
+         "subj_aliases": [[], []], "obj_aliases": [["NYC"], []]},
+        schema_overrides={"subj_aliases": pl.List(pl.Utf8), "obj_aliases": pl.List(pl.Utf8)},
+    )
+    templates = {"born": ["[S] was born in", "The birthplace of [S] is", "third [S]"], "play": ["[S] plays the"]}
+    questions = build_questions(triples, templates, max_templates=2)
+    assert questions.to_dicts() == [
+        {"idx": 5, "rel": "born", "template_id": 0, "prompt": "Anna Berg was born in", "answers": ["New York", "NYC"]},
+        {"idx": 5, "rel": "born", "template_id": 1, "prompt": "The birthplace of Anna Berg is", "answers": ["New York", "NYC"]},
+        {"idx": 6, "rel": "play", "template_id": 0, "prompt": "Bob Hale plays the", "answers": ["piano"]},
+    ]
+    with pytest.raises(InputError, match="no cloze templates for relation"):
+        build_questions(triples, {"born": ["[S] was born in"]})
