@@ -16,7 +16,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import polars as pl
+
+from smi_assets.sql import load_sql
 
 
 def write_atomic(path: str | Path, write: Callable[[str], None]) -> Path:
@@ -62,3 +65,13 @@ def frame_fingerprint(frame: pl.DataFrame) -> str:
     buffer = io.BytesIO()
     frame.write_ipc(buffer, compression="uncompressed")
     return hashlib.sha256(buffer.getvalue()).hexdigest()[:16]
+
+
+def publish_snapshot(connection: duckdb.DuckDBPyConnection, frame: pl.DataFrame, path: Path, sql_name: str) -> Path:
+    """Write `frame` as the Parquet snapshot at `path`, then rebuild its DuckDB table with
+    `sql/<sql_name>.sql` (which reads ``$path``). The snapshot is what per-shard worker
+    processes read, so they never open the single-writer DuckDB file; the table is the
+    query surface for everything else."""
+    write_parquet_atomic(frame, path)
+    connection.execute(load_sql(sql_name), {"path": str(path)})
+    return path

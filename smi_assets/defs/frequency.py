@@ -12,8 +12,7 @@ from smi_assets.defs.metadata import offending_rows_check, plot_metadata, table_
 from smi_assets.defs.partitions import corpus_shards
 from smi_assets.defs.resources import ProjectSettings
 from smi_assets.frequency import counting
-from smi_assets.sql import load_sql
-from smi_assets.storage import file_fingerprint, write_parquet_atomic
+from smi_assets.storage import file_fingerprint, publish_snapshot
 
 
 def count_config(settings: ProjectSettings) -> counting.CountConfig:
@@ -69,8 +68,7 @@ def knowledge_frequency(context: dg.AssetExecutionContext, settings: ProjectSett
     triples = pl.read_parquet(settings.knowledge_dir / "triples.parquet")
     with duckdb.get_connection() as connection:
         frequency = counting.knowledge_frequency(connection, [settings.counts_dir / shard for shard in shards], triples)
-        snapshot = write_parquet_atomic(frequency, settings.knowledge_dir / "knowledge_frequency.parquet")
-        connection.execute(load_sql("knowledge_frequency_table"), {"path": str(snapshot)})
+        snapshot = publish_snapshot(connection, frequency, settings.knowledge_dir / "knowledge_frequency.parquet", "knowledge_frequency_table")
     metadata = {
         "rows": len(frequency),
         "shards": len(shards),

@@ -9,8 +9,7 @@ from smi_assets.defs.metadata import offending_rows_check, table_preview
 from smi_assets.defs.partitions import world_config
 from smi_assets.defs.resources import ProjectSettings
 from smi_assets.knowledge import loaders, questions
-from smi_assets.sql import load_sql
-from smi_assets.storage import file_fingerprint, write_parquet_atomic
+from smi_assets.storage import file_fingerprint, publish_snapshot
 
 
 def _require_path(value: str, what: str) -> str:
@@ -33,9 +32,8 @@ def knowledge_triples(context: dg.AssetExecutionContext, settings: ProjectSettin
         path = _require_path(settings.triples_path, "triples_path")
         on_error = "skip" if settings.skip_bad_records else "raise"
         triples, n_skipped = loaders.load_triples(path, format=settings.triples_format, on_error=on_error)
-    snapshot = write_parquet_atomic(triples, settings.knowledge_dir / "triples.parquet")
     with duckdb.get_connection() as connection:
-        connection.execute(load_sql("triples_table"), {"path": str(snapshot)})
+        snapshot = publish_snapshot(connection, triples, settings.knowledge_dir / "triples.parquet", "triples_table")
     return dg.MaterializeResult(
         metadata={
             "rows": len(triples),
@@ -61,9 +59,8 @@ def cbqa_questions(context: dg.AssetExecutionContext, settings: ProjectSettings,
     else:
         templates = loaders.load_templates(_require_path(settings.templates_path, "templates_path"))
     frame = questions.build_questions(triples, templates, max_templates=settings.max_templates_per_relation)
-    snapshot = write_parquet_atomic(frame, settings.knowledge_dir / "questions.parquet")
     with duckdb.get_connection() as connection:
-        connection.execute(load_sql("questions_table"), {"path": str(snapshot)})
+        snapshot = publish_snapshot(connection, frame, settings.knowledge_dir / "questions.parquet", "questions_table")
     return dg.MaterializeResult(
         metadata={
             "rows": len(frame),
