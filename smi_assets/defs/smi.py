@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 from dagster_duckdb import DuckDBResource
+from matplotlib.ticker import NullFormatter
 
 from smi_assets.checkpoints import store
 from smi_assets.defs.checkpoints import cbqa_scores, checkpoints, decoding_config
@@ -84,8 +85,9 @@ def smi_fit_across_checkpoints(settings: ProjectSettings, duckdb: DuckDBResource
     for method, rows in fits.group_by("method", maintain_order=True):
         axes[0].plot(rows["params"], rows["r2"], "o-", label=method[0])
         axes[1].plot(rows["params"], rows["acc"], "o-", label=method[0])
-    for axis, label in zip(axes, ("R² over groups", "mean accuracy")):
+    for axis, label in zip(axes, ("R² over groups", "mean accuracy of the fitted triples")):
         axis.set_xscale("log")
+        axis.xaxis.set_minor_formatter(NullFormatter())  # minor tick labels overlap on a short log axis
         axis.set_xlabel("parameters")
         axis.set_ylabel(label)
     axes[0].legend()
