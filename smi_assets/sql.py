@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+
+import duckdb
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 
@@ -30,3 +34,15 @@ def sql_statements(name: str) -> list[str]:
         if code.strip():
             statements.append(code)
     return statements
+
+
+@contextmanager
+def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Commit what the block executes, or roll all of it back if the block raises."""
+    connection.begin()
+    try:
+        yield connection
+    except BaseException:
+        connection.rollback()
+        raise
+    connection.commit()

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import duckdb
 import polars as pl
 
-from smi_assets.sql import load_sql
+from smi_assets.sql import load_sql, transaction
 
 SCORE_COLUMNS = ["idx", "rel", "template_id", "sample", "prompt", "continuation", "correct"]
 
@@ -41,27 +41,17 @@ def replace_scores(connection: duckdb.DuckDBPyConnection, checkpoint_id: str, de
     ensure_tables(connection)
     new_scores = scores.select(SCORE_COLUMNS)  # noqa: F841  (read by name in the SQL)
     keys = {"checkpoint_id": checkpoint_id, "decoding": decoding}
-    connection.begin()
-    try:
+    with transaction(connection):
         connection.execute(load_sql("cbqa_scores_delete"), keys)
         connection.execute(load_sql("cbqa_scores_insert"), keys)
-        connection.commit()
-    except BaseException:
-        connection.rollback()
-        raise
 
 
 def replace_fits(connection: duckdb.DuckDBPyConnection, checkpoint_id: str, params: int, fits: pl.DataFrame) -> None:
     ensure_tables(connection)
     new_fits = fits  # noqa: F841  (read by name in the SQL)
-    connection.begin()
-    try:
+    with transaction(connection):
         connection.execute(load_sql("smi_fits_delete"), {"checkpoint_id": checkpoint_id})
         connection.execute(load_sql("smi_fits_insert"), {"checkpoint_id": checkpoint_id, "params": params})
-        connection.commit()
-    except BaseException:
-        connection.rollback()
-        raise
 
 
 def checkpoint_params(connection: duckdb.DuckDBPyConnection, checkpoint_id: str) -> int:
@@ -90,13 +80,8 @@ def triple_accuracy_all(connection: duckdb.DuckDBPyConnection, decoding: str) ->
 
 def replace_forecast(connection: duckdb.DuckDBPyConnection, forecast: pl.DataFrame, backtest: pl.DataFrame) -> None:
     new_forecast, new_backtest = forecast, backtest  # noqa: F841  (read by name in the SQL)
-    connection.begin()
-    try:
+    with transaction(connection):
         connection.execute(load_sql("forecast_tables"))
-        connection.commit()
-    except BaseException:
-        connection.rollback()
-        raise
 
 
 def forecast_tables(connection: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -25,7 +25,7 @@ from smi_assets.crossmodel.obs_scaling import (
 )
 from smi_assets.defs.metadata import plot_metadata, table_preview
 from smi_assets.defs.resources import ProjectSettings
-from smi_assets.sql import load_sql, sql_statements
+from smi_assets.sql import load_sql, sql_statements, transaction
 from smi_assets.storage import frame_fingerprint
 
 GROUP = "crossmodel"
@@ -39,15 +39,10 @@ def write_source(duckdb: DuckDBResource, table: bt.BenchmarkTable, source: str) 
         connection.execute(load_sql("crossmodel_tables"))
         for name, frame in zip(("new_models", "new_model_features", "new_scores", "new_benchmark_features"), table.frames()):
             connection.register(name, frame.to_arrow())
-        connection.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(connection):
             # DuckDB binds parameters only in the last statement of a script: run them one by one.
             for statement in sql_statements("crossmodel_replace_source"):
                 connection.execute(statement, {"source": source} if "$source" in statement else None)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
     version = "-".join(frame_fingerprint(frame) for frame in table.frames())
     return dg.MaterializeResult(
         metadata={
