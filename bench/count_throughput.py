@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from smi_assets.defs.resources import DEFAULT_REFERENCE_DIR
+from smi_assets.resources import DEFAULT_REFERENCE_DIR
 from smi_assets.frequency.counting import CountConfig, count_corpus
 
 PARAREL = DEFAULT_REFERENCE_DIR / "smi" / "pararel_15classes.json"

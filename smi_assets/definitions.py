@@ -1,44 +1,44 @@
-"""The project's one `Definitions`: every asset domain, its checks, jobs, sensors and resources."""
+"""The code location: every definition under `smi_assets/defs/`, plus resources and executor.
+
+`smi_assets/defs/` is the `dg` defs folder (one folder per domain with its assets, checks and
+automation), loaded with `load_from_defs_folder`. Resources come from the ``SMI_*``
+environment (`smi_assets.resources`) and can be replaced whole, which is how tests point the
+graph at a temporary data directory.
+"""
 
 from __future__ import annotations
 
+import pkgutil
+from pathlib import Path
+
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from smi_assets.defs import (
-    automation,
-    checkpoints,
-    corpus,
-    crossmodel,
-    frequency,
-    knowledge,
-    smi,
-)
-from smi_assets.defs.resources import ProjectSettings, settings_from_environment
+from smi_assets import defs as defs_folder
+from smi_assets.resources import resources_from_environment
 
-DOMAINS = (corpus, knowledge, frequency, checkpoints, smi, crossmodel)
+# Every module of the defs folder: the executor's fork server imports them once.
+DEFS_MODULES = [module.name for module in pkgutil.walk_packages(defs_folder.__path__, f"{defs_folder.__name__}.")]
 
 
-def build_resources(settings: ProjectSettings) -> dict[str, object]:
-    return {
-        "settings": settings,
-        "duckdb": DuckDBResource(database=str(settings.database_path)),
-        "pipes_subprocess_client": dg.PipesSubprocessClient(),
-    }
-
-
-def build_definitions(settings: ProjectSettings | None = None) -> dg.Definitions:
-    settings = settings or settings_from_environment()
-    return dg.Definitions(
-        assets=[asset for domain in DOMAINS for asset in domain.assets],
-        asset_checks=[check for domain in DOMAINS for check in getattr(domain, "asset_checks", [])],
-        jobs=automation.jobs,
-        sensors=automation.sensors,
-        schedules=automation.schedules,
-        resources=build_resources(settings),
-        # Two cores is the design target; raise max_concurrent on bigger machines.
-        executor=dg.multiprocess_executor.configured({"max_concurrent": 2}),
+def build_definitions(resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:
+    folder = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    return dg.Definitions.merge(
+        folder,
+        dg.Definitions(
+            resources={
+                **(resources if resources is not None else resources_from_environment(as_env_vars=True)),
+                "pipes_subprocess_client": dg.PipesSubprocessClient(),
+            },
+            # Two cores is the design target; raise max_concurrent on bigger machines. Steps fork
+            # from a server that imported the code location once, instead of each step process
+            # importing torch, transformers and the rest again (seconds per step).
+            executor=dg.multiprocess_executor.configured(
+                {"max_concurrent": 2, "start_method": {"forkserver": {"preload_modules": DEFS_MODULES}}}
+            ),
+        ),
     )
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions()

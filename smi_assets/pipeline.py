@@ -1,55 +1,86 @@
-"""Materialize the whole default asset graph in-process, and summarise what it produced.
+"""`smi run-default`: materialize the whole asset graph, the way the UI would, with progress.
 
-`run_default` is what `smi run-default` and the README's first command run: it registers
-the corpus shards and checkpoints as dynamic partitions, then materializes every asset
-stage by stage (a Dagster run covers one partition of one partitions definition). Runs go
-to a persistent Dagster instance (``$DAGSTER_HOME``, default ``<data dir>/dagster_home``),
-so `dagster dev` opened on the same home shows their history, lineage and metadata.
-Rerunning it is cheap: unchanged checkpoints are reused, not retrained.
+The order comes from Dagster's own asset graph, not from a list kept here: `plan_runs` walks
+it and cuts it into runs, because one Dagster run covers one partition key of one
+partitions definition. Each run executes the code location's `__ASSET_JOB` through its
+configured executor (the multiprocess executor, as in the UI), on the persistent instance at
+``$DAGSTER_HOME`` (default ``<data dir>/dagster_home``), so `dagster dev` on the same home
+shows the runs, their metadata and lineage. While a run executes, its event log is read back
+and shown: a bar per long step (training, CBQA generation, shard scans), warnings, and one
+line per finished step. Before anything runs the input files are observed and new shards and
+checkpoints registered, exactly as the `inputs_sensor` does under the daemon.
+
+Rerunning is cheap: unchanged checkpoints are reused, not retrained, and every table is
+replaced, not appended to.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-import duckdb
-from transformers.utils import logging as transformers_logging
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+from dagster._core.events import DagsterEventType
+from dagster._core.storage.dagster_run import RunsFilter
 
 from smi_assets.checkpoints import store
 from smi_assets.definitions import build_definitions
-from smi_assets.defs import checkpoints as checkpoint_defs
-from smi_assets.defs import corpus, crossmodel, frequency, knowledge, smi
-from smi_assets.defs.partitions import (
-    checkpoint_partitions,
-    corpus_shards,
-    expected_shards,
-    register_missing,
-)
-from smi_assets.defs.resources import (
-    REPO_ROOT,
-    ProjectSettings,
-)
+from smi_assets.observe import observe_and_register
+from smi_assets.progress import TerminalProgress, parse_progress
+from smi_assets.resources import READS_REFERENCE_TAGS, REPO_ROOT, ModelingResource, StorageResource, resources_from_environment
 
 INSTANCE_TEMPLATE = REPO_ROOT / "dagster_home" / "dagster.yaml"
+# The terminal shows progress, warnings and step results from the event log; Dagster's own
+# console logger would print every engine event on top of that.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
-# Dagster's console logger prints every engine event; the stage summaries below are enough.
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
-# (assets, partitions definition or None): each stage is one run per partition key.
-STAGES: tuple[tuple[list[dg.AssetsDefinition], dg.DynamicPartitionsDefinition | None], ...] = (
-    (knowledge.assets, None),
-    ([corpus.corpus_documents, frequency.shard_knowledge_counts], corpus_shards),
-    ([frequency.knowledge_frequency, smi.reference_smi_fit], None),
-    ([checkpoint_defs.checkpoints, checkpoint_defs.cbqa_scores, smi.smi_fit], checkpoint_partitions),
-    ([smi.smi_fit_across_checkpoints, smi.cbqa_forecast], None),
-)
-# The cross-model predictors read the public leaderboard tables under the reference folder.
-CROSS_MODEL_STAGE = (crossmodel.assets, None)
+@dataclass(frozen=True)
+class PlannedRun:
+    """Assets that one run per partition key (or one run, unpartitioned) materializes together."""
+
+    asset_keys: tuple[dg.AssetKey, ...]
+    partitions_def: dg.PartitionsDefinition | None
+
+    def label(self) -> str:
+        return ", ".join(key.to_user_string() for key in self.asset_keys)
+
+
+def plan_runs(asset_graph, selection: set[dg.AssetKey]) -> list[PlannedRun]:
+    """Cut `selection` into runs in dependency order. A run holds assets of one partitions
+    definition whose upstream assets are all done or in the same run; unpartitioned assets
+    go first when several are ready, since partitioned stages usually build on them."""
+    order = {key: position for position, key in enumerate(asset_graph.toposorted_asset_keys)}
+    remaining = set(selection)
+    done: set[dg.AssetKey] = set()
+    plans: list[PlannedRun] = []
+
+    def parents(key: dg.AssetKey) -> set[dg.AssetKey]:
+        return asset_graph.get(key).parent_keys & selection
+
+    while remaining:
+        ready = sorted((key for key in remaining if parents(key) <= done), key=order.__getitem__)
+        if not ready:
+            raise ValueError(f"no asset of {sorted(k.to_user_string() for k in remaining)} can run: cycle in the graph?")
+        ready.sort(key=lambda key: (asset_graph.get(key).partitions_def is not None, order[key]))
+        partitions_def = asset_graph.get(ready[0]).partitions_def
+        group = {key for key in ready if asset_graph.get(key).partitions_def == partitions_def}
+        grown = True
+        while grown:  # pull in assets that can run right after, in the same run
+            candidates = [key for key in remaining - group if asset_graph.get(key).partitions_def == partitions_def and parents(key) <= done | group]
+            grown = bool(candidates)
+            group.update(candidates)
+        plans.append(PlannedRun(tuple(sorted(group, key=order.__getitem__)), partitions_def))
+        done |= group
+        remaining -= group
+    return plans
 
 
 def open_instance(data_dir: Path) -> dg.DagsterInstance:
@@ -62,46 +93,109 @@ def open_instance(data_dir: Path) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
+class RunWatcher:
+    """Reads the event log of the runs tagged with `invocation` and shows it on `progress`."""
+
+    def __init__(self, instance: dg.DagsterInstance, invocation: str, progress: TerminalProgress, poll_seconds: float = 0.5):
+        self.instance, self.invocation, self.progress, self.poll_seconds = instance, invocation, progress, poll_seconds
+        self._cursors: dict[str, str | None] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> RunWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.poll()  # whatever arrived after the last poll
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            self.poll()
+
+    def poll(self) -> None:
+        for run in self.instance.get_runs(filters=RunsFilter(tags={"smi/invocation": self.invocation})):
+            connection = self.instance.get_records_for_run(run.run_id, cursor=self._cursors.get(run.run_id))
+            self._cursors[run.run_id] = connection.cursor
+            partition = run.tags.get("dagster/partition")
+            for record in connection.records:
+                self._show(record.event_log_entry, f"[{partition}]" if partition else "")
+
+    def _show(self, entry, partition: str) -> None:
+        step = f"{entry.step_key or 'run'}{partition}"
+        event = entry.dagster_event
+        if event is None:
+            progress = parse_progress(entry.user_message)
+            if progress is not None:
+                self.progress.update(step, progress)
+            elif entry.level >= 30:  # logging.WARNING
+                self.progress.say(f"  ! {step}: {entry.user_message}")
+            return
+        if event.event_type == DagsterEventType.STEP_SUCCESS:
+            seconds = event.event_specific_data.duration_ms / 1000
+            self.progress.say(f"  done {step} in {seconds:.1f} s")
+        elif event.event_type == DagsterEventType.STEP_FAILURE:
+            error = event.event_specific_data.error
+            self.progress.say(f"  FAILED {step}: {error.message.strip() if error else entry.user_message}")
+        elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed:
+            self.progress.say(f"  check failed: {event.event_specific_data.check_name} on {event.event_specific_data.asset_key.to_user_string()}")
+        elif event.event_type == DagsterEventType.LOGS_CAPTURED:
+            return
+        elif entry.level >= 30:
+            self.progress.say(f"  ! {step}: {entry.user_message}")
+
+
 def run_default(
-    settings: ProjectSettings,
     instance: dg.DagsterInstance,
-    log: Callable[[str], None] = print,
+    say: Callable[[str], None] = print,
     *,
-    cross_model: bool = True,
-) -> None:
-    transformers_logging.disable_progress_bar()  # one summary line per stage is the output
-    definitions = build_definitions(settings)
-    all_assets = [*definitions.assets, *definitions.asset_checks]
-    resources = definitions.resources
-    register_missing(instance, corpus_shards, list(expected_shards(settings)))
-    register_missing(instance, checkpoint_partitions, checkpoint_defs.expected_checkpoints(settings))
-    stages = list(STAGES)
-    if cross_model and settings.reference_path.is_dir():
-        stages.append(CROSS_MODEL_STAGE)
-    elif cross_model:
-        log(f"skipping the cross-model predictors: reference tables folder {settings.reference_path} is absent")
-    for stage_assets, partitions in stages:
-        keys = [None] if partitions is None else sorted(instance.get_dynamic_partitions(partitions.name))
-        names = ", ".join(asset.key.to_user_string() for asset in stage_assets)
-        for key in keys:
-            started = time.perf_counter()
-            dg.materialize(
-                all_assets,
-                selection=dg.AssetSelection.assets(*stage_assets),
-                partition_key=key,
-                run_config=QUIET_RUN_CONFIG,
-                instance=instance,
-                resources=resources,
-            )
-            log(f"materialized {names}{f' [{key}]' if key else ''} in {time.perf_counter() - started:.1f} s")
+    selection: dg.AssetSelection | None = None,
+    progress: TerminalProgress | None = None,
+) -> list[dg.DagsterRun]:
+    """Register inputs, then materialize `selection` (default: every asset) partition by
+    partition in dependency order, through the code location's own job and executor. The
+    settings come from the ``SMI_*`` environment, which the executor's step processes read too."""
+    resources = resources_from_environment()
+    inputs = resources["inputs"]
+    state = observe_and_register(instance, inputs, resources["storage"], resources["modeling"], None, register=True)
+    for line in state.warnings:
+        say(f"warning: {line}")
+    definitions = build_definitions(resources)
+    asset_graph = definitions.resolve_asset_graph()
+    keys = (selection or dg.AssetSelection.all()).resolve(asset_graph) & asset_graph.materializable_asset_keys
+    if not Path(inputs.reference_dir).is_dir():
+        reads_reference = {key for key in keys if READS_REFERENCE_TAGS.items() <= asset_graph.get(key).tags.items()}
+        skipped = dg.AssetSelection.assets(*reads_reference).downstream().resolve(asset_graph) & keys
+        if skipped:
+            say(f"skipping {len(skipped)} assets that need the reference tables: {inputs.reference_dir} is absent (`smi fetch-reference`)")
+            keys -= skipped
+    job = ReconstructableRepository.for_module("smi_assets.definitions", "defs", working_directory=str(REPO_ROOT)).get_reconstructable_job("__ASSET_JOB")
+    invocation = uuid.uuid4().hex
+    progress = progress or TerminalProgress()
+    runs = []
+    with RunWatcher(instance, invocation, progress):
+        for plan in plan_runs(asset_graph, keys):
+            partition_keys = [None] if plan.partitions_def is None else plan.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+            for partition_key in partition_keys:
+                started = time.perf_counter()
+                progress.say(f"materializing {plan.label()}{f' [{partition_key}]' if partition_key else ''}")
+                tags = {"smi/invocation": invocation, **({"dagster/partition": partition_key} if partition_key else {})}
+                with dg.execute_job(job, instance, run_config=QUIET_RUN_CONFIG, tags=tags, asset_selection=list(plan.asset_keys)) as result:
+                    runs.append(result.dagster_run)
+                    if not result.success:
+                        progress.close()
+                        raise RuntimeError(f"run {result.run_id} ({plan.label()}{f' [{partition_key}]' if partition_key else ''}) failed; its log is in the UI")
+                say(f"materialized {plan.label()}{f' [{partition_key}]' if partition_key else ''} in {time.perf_counter() - started:.1f} s")
+    progress.close()
+    return runs
 
 
-def report(settings: ProjectSettings) -> dict:
+def report(storage: StorageResource, modeling: ModelingResource) -> dict:
     """Checkpoints, fits and forecast of a materialized data directory, as plain data."""
-    if not settings.database_path.exists():
-        raise FileNotFoundError(f"{settings.database_path} does not exist: run `smi run-default` first")
-    decoding = checkpoint_defs.decoding_config(settings).label()
-    with duckdb.connect(str(settings.database_path), read_only=True) as connection:
+    decoding = modeling.decoding().label()
+    with storage.connection(read_only=True) as connection:
         accuracy = store.checkpoint_accuracy(connection).filter(decoding=decoding)
         fits = store.all_fits(connection)
         forecast, backtest = store.forecast_tables(connection)

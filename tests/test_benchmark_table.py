@@ -10,11 +10,10 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
-from dagster_duckdb import DuckDBResource
 
 from smi_assets.crossmodel import benchmark_table as bt
-from smi_assets.defs import crossmodel
-from smi_assets.defs.resources import DEFAULT_REFERENCE_DIR, ProjectSettings
+from smi_assets.defs.crossmodel import assets as crossmodel
+from smi_assets.resources import DEFAULT_REFERENCE_DIR, InputsResource, StorageResource
 from smi_assets.errors import InputError
 
 OBS_HEADER = "Model,Model Family,Model Size (B),Pretraining Data Size (T),FLOPs (1E21),MMLU,GSM8K\n"
@@ -98,16 +97,17 @@ def test_checkpoint_rows_are_empty_without_the_pipeline_tables_and_join_when_pre
     assert table.scores.rows() == [("smi-synthetic", "tiny", "synthetic_cbqa_greedy", 0.125)]
 
 
+CROSSMODEL_ASSETS = dg.load_assets_from_modules([crossmodel])
+
+
 def resources(tmp_path: Path) -> dict:
-    (tmp_path / "data").mkdir(exist_ok=True)  # DuckDB does not create the folder of its database
-    settings = ProjectSettings(data_dir=str(tmp_path / "data"), reference_dir=str(DEFAULT_REFERENCE_DIR))
-    return {"settings": settings, "duckdb": DuckDBResource(database=str(tmp_path / "data" / "smi.duckdb"))}
+    return {"inputs": InputsResource(reference_dir=str(DEFAULT_REFERENCE_DIR)), "storage": StorageResource(data_dir=str(tmp_path / "data"))}
 
 
 def test_asset_module_loads_in_definitions(tmp_path):
-    definitions = dg.Definitions(assets=crossmodel.assets, asset_checks=crossmodel.asset_checks, resources=resources(tmp_path))
+    definitions = dg.Definitions(assets=CROSSMODEL_ASSETS, resources=resources(tmp_path))
     graph = definitions.resolve_asset_graph()
-    keys = [key for asset in crossmodel.assets for key in asset.keys]
+    keys = [key for asset in CROSSMODEL_ASSETS for key in asset.keys]
     assert len(keys) == 7
     for key in keys:
         node = graph.get(key)
@@ -121,7 +121,7 @@ def test_assets_materialize_on_reference_data_and_rerun_without_duplicates(tmp_p
         "design_factor_regression": crossmodel.DesignFactorConfig(repeats=1),
     })  # fmt: skip
     for _ in range(2):  # the second run must replace, not append
-        result = dg.materialize(crossmodel.assets, resources=resources(tmp_path), run_config=run_config)
+        result = dg.materialize(CROSSMODEL_ASSETS, resources=resources(tmp_path), run_config=run_config)
         assert result.success
     connection = duckdb.connect(str(tmp_path / "data" / "smi.duckdb"), read_only=True)
     counts = dict(connection.execute("SELECT source, count(*) FROM crossmodel_models GROUP BY source").fetchall())

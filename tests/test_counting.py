@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from smi_assets.cli import main as smi_main
-from smi_assets.defs.resources import DEFAULT_REFERENCE_DIR
+from smi_assets.resources import DEFAULT_REFERENCE_DIR
 from smi_assets.frequency.counting import (
     FREQUENCY_COLUMNS,
     SHARD_COUNTS_FILE,

@@ -15,7 +15,7 @@ from smi_assets.corpus.sources import (
     read_saved_dataset,
     shard_name_for,
 )
-from smi_assets.defs.resources import DEFAULT_REFERENCE_DIR
+from smi_assets.resources import DEFAULT_REFERENCE_DIR
 from smi_assets.errors import InputError
 from smi_assets.knowledge.loaders import (
     load_templates,

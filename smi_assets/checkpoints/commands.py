@@ -1,29 +1,30 @@
-"""`smi run-default` and `smi report`: the whole default pipeline, and what it produced."""
+"""`smi run-default` and `smi report`: the whole asset graph, and what it produced."""
 
 from __future__ import annotations
 
 import argparse
 import json
-
-from smi_assets.defs.resources import settings_from_environment
+import os
+from pathlib import Path
 
 
 def run_default_command(args: argparse.Namespace) -> int:
-    from smi_assets.pipeline import (  # imports Dagster and torch: keep `smi --help` fast
-        open_instance,
-        run_default,
-    )
+    # Imports Dagster and torch: keep `smi --help` fast.
+    from smi_assets.pipeline import open_instance, run_default
 
-    settings = settings_from_environment(data_dir=args.data_dir)
-    run_default(settings, open_instance(settings.data_path))
-    print(f"done: data in {settings.data_path}; `smi report --data-dir {args.data_dir}` summarises it")
+    # The executor's step processes read their settings from the environment too.
+    os.environ["SMI_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    run_default(open_instance(Path(args.data_dir)))
+    print(f"done: data in {os.environ['SMI_DATA_DIR']}; `smi report --data-dir {args.data_dir}` summarises it")
     return 0
 
 
 def report_command(args: argparse.Namespace) -> int:
     from smi_assets.pipeline import report
+    from smi_assets.resources import resources_from_environment
 
-    summary = report(settings_from_environment(data_dir=args.data_dir))
+    resources = resources_from_environment({**os.environ, "SMI_DATA_DIR": args.data_dir})
+    summary = report(resources["storage"], resources["modeling"])
     if args.format == "json":
         print(json.dumps(summary, indent=2, default=str))
     else:
@@ -38,7 +39,7 @@ def report_command(args: argparse.Namespace) -> int:
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    run = subparsers.add_parser("run-default", help="materialize the whole default asset graph (all partitions) in-process")
+    run = subparsers.add_parser("run-default", help="materialize the whole asset graph (all partitions), as the UI would, with progress")
     run.add_argument("--data-dir", default="data", help="where data, the DuckDB file and (unless DAGSTER_HOME is set) the Dagster instance live")
     run.set_defaults(run=run_default_command)
     show = subparsers.add_parser("report", help="summarise checkpoints, SMI fits and the forecast of a data directory")

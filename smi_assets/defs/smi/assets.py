@@ -12,17 +12,17 @@ import dagster as dg
 import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
-from dagster_duckdb import DuckDBResource
 from matplotlib.ticker import NullFormatter
 
+from smi_assets.automation import derived
 from smi_assets.checkpoints import store
-from smi_assets.defs.checkpoints import cbqa_scores, checkpoints, decoding_config
-from smi_assets.defs.corpus import corpus_documents
-from smi_assets.defs.frequency import knowledge_frequency
-from smi_assets.defs.knowledge import knowledge_triples
-from smi_assets.defs.metadata import plot_metadata, table_preview
-from smi_assets.defs.partitions import checkpoint_partitions, corpus_shards
-from smi_assets.defs.resources import ProjectSettings
+from smi_assets.defs.checkpoints.assets import cbqa_scores, checkpoints
+from smi_assets.defs.corpus.assets import corpus_documents
+from smi_assets.defs.frequency.assets import knowledge_frequency
+from smi_assets.defs.knowledge.assets import knowledge_triples
+from smi_assets.metadata import offending_rows_check, plot_metadata, table_preview
+from smi_assets.partitions import checkpoint_partitions, corpus_shards
+from smi_assets.resources import READS_REFERENCE_TAGS, InputsResource, ModelingResource, StorageResource
 from smi_assets.smi.fit import fit_methods, fit_table
 from smi_assets.smi.forecast import SizeConditionedForecaster, leave_one_size_out
 from smi_assets.smi.metrics import compute_metrics
@@ -54,20 +54,21 @@ def _smi_plot(triples: pl.DataFrame, fits: pl.DataFrame, title: str, path: Path)
     code_version="1",
     kinds={"duckdb"},
     deps=[cbqa_scores, knowledge_frequency],
+    automation_condition=derived(),
     description="CO-OCCUR, MI and SMI fits of one checkpoint's accuracy: DuckDB table `smi_fits`.",
 )
-def smi_fit(context: dg.AssetExecutionContext, settings: ProjectSettings, duckdb: DuckDBResource) -> dg.MaterializeResult:
+def smi_fit(context: dg.AssetExecutionContext, storage: StorageResource, modeling: ModelingResource) -> dg.MaterializeResult:
     checkpoint_id = context.partition_key
-    with duckdb.get_connection() as connection:
+    with storage.connection() as connection:
         params = store.checkpoint_params(connection, checkpoint_id)
-        triples = store.triple_accuracy(connection, checkpoint_id, decoding_config(settings).label())
+        triples = store.triple_accuracy(connection, checkpoint_id, modeling.decoding().label())
         if triples.is_empty():
             raise ValueError(f"no CBQA scores for {checkpoint_id}: materialize cbqa_scores first")
         fits = fit_table(fit_methods(triples, params, SMI_VARIANT, model=checkpoint_id))
         store.replace_fits(connection, checkpoint_id, params, fits)
     with_metrics = compute_metrics(triples, params, SMI_VARIANT)
     metadata = {"params": params, "fits": table_preview(fits.drop("model"))}
-    metadata.update(_smi_plot(with_metrics, fits, f"{checkpoint_id} ({params:,} params)", settings.plots_dir / f"smi_{checkpoint_id}.png"))
+    metadata.update(_smi_plot(with_metrics, fits, f"{checkpoint_id} ({params:,} params)", storage.plot_path(f"smi_{checkpoint_id}.png")))
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -76,10 +77,11 @@ def smi_fit(context: dg.AssetExecutionContext, settings: ProjectSettings, duckdb
     code_version="1",
     kinds={"duckdb"},
     deps=[smi_fit],
+    automation_condition=derived(),
     description="SMI fits across all checkpoints: how slope, intercept and R² move with model size.",
 )
-def smi_fit_across_checkpoints(settings: ProjectSettings, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    with duckdb.get_connection() as connection:
+def smi_fit_across_checkpoints(storage: StorageResource) -> dg.MaterializeResult:
+    with storage.connection(read_only=True) as connection:
         fits = store.all_fits(connection)
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     for method, rows in fits.group_by("method", maintain_order=True):
@@ -92,7 +94,7 @@ def smi_fit_across_checkpoints(settings: ProjectSettings, duckdb: DuckDBResource
         axis.set_ylabel(label)
     axes[0].legend()
     metadata = {"checkpoints": fits["checkpoint_id"].n_unique(), "fits": table_preview(fits, 30)}
-    metadata.update(plot_metadata(figure, settings.plots_dir / "smi_fit_across_checkpoints.png"))
+    metadata.update(plot_metadata(figure, storage.plot_path("smi_fit_across_checkpoints.png")))
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -119,11 +121,12 @@ def forecast_lineage(instance: dg.DagsterInstance, checkpoint_ids: list[str]) ->
     code_version="1",
     kinds={"duckdb"},
     deps=[knowledge_frequency, cbqa_scores, checkpoints],
+    automation_condition=derived(),
     description="Mean and per-relation CBQA accuracy predicted for planned model sizes from corpus counts and the trained checkpoints.",
 )
-def cbqa_forecast(context: dg.AssetExecutionContext, settings: ProjectSettings, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    decoding = decoding_config(settings).label()
-    with duckdb.get_connection() as connection:
+def cbqa_forecast(context: dg.AssetExecutionContext, storage: StorageResource, modeling: ModelingResource) -> dg.MaterializeResult:
+    decoding = modeling.decoding().label()
+    with storage.connection(read_only=True) as connection:
         frequency = store.frequency_counts(connection)
         accuracy = store.triple_accuracy_all(connection, decoding)
     trained = accuracy.select("model", "params").unique().sort("params")
@@ -132,7 +135,7 @@ def cbqa_forecast(context: dg.AssetExecutionContext, settings: ProjectSettings, 
     forecaster = SizeConditionedForecaster().fit(frequency, accuracy)
     lineage = json.dumps(forecast_lineage(context.instance, trained["model"].to_list()), sort_keys=True)
     rows = []
-    for planned in settings.planned_params:
+    for planned in modeling.planned_params:
         predicted = forecaster.predict(frequency, float(planned))
         rows.append({"planned_params": planned, "rel": "*", "predicted_accuracy": float(predicted["predicted_acc"].mean())})
         for (rel,), part in predicted.group_by("rel", maintain_order=True):
@@ -143,7 +146,7 @@ def cbqa_forecast(context: dg.AssetExecutionContext, settings: ProjectSettings, 
         pl.lit(lineage).alias("lineage"),
     )
     backtest = leave_one_size_out(SizeConditionedForecaster, frequency, accuracy)
-    with duckdb.get_connection() as connection:
+    with storage.connection() as connection:
         store.replace_forecast(connection, forecast, backtest)
     return dg.MaterializeResult(
         metadata={
@@ -156,22 +159,33 @@ def cbqa_forecast(context: dg.AssetExecutionContext, settings: ProjectSettings, 
     )
 
 
+@dg.asset_check(asset=smi_fit, partitions_def=checkpoint_partitions, description="Three fits (CO-OCCUR, MI, SMI) for this checkpoint, with R² at most 1 and finite coefficients.")
+def smi_fit_well_formed(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
+    return offending_rows_check(storage, "check_smi_fits", {"checkpoint_id": context.partition_key})
+
+
+@dg.asset_check(asset=cbqa_forecast, description="One forecast per planned size and relation (plus the '*' mean), every predicted accuracy in [0, 1].")
+def cbqa_forecast_in_range(storage: StorageResource) -> dg.AssetCheckResult:
+    return offending_rows_check(storage, "check_cbqa_forecast")
+
+
 @dg.asset(
     group_name="smi",
     code_version="1",
     kinds={"duckdb"},
-    description="The SMI paper's fits recomputed from ../shared/reference/smi, with and without prompt-echo triples: DuckDB table `reference_smi_fits`.",
+    tags=READS_REFERENCE_TAGS,
+    automation_condition=derived(),
+    description="The SMI paper's fits recomputed from the reference tables (`SMI_REFERENCE_DIR`/smi), with and without prompt-echo triples: DuckDB table `reference_smi_fits`.",
 )
-def reference_smi_fit(settings: ProjectSettings, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    parquet = settings.reference_path / "smi" / "merge_outputs.parquet"
-    if not parquet.is_file():
-        return dg.MaterializeResult(metadata={"skipped": f"reference file {parquet} is absent"})
-    reference = load_reference(parquet)
+def reference_smi_fit(inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
+    reference = load_reference(inputs.reference_file("smi", "merge_outputs.parquet"))
     fits = pl.concat(
         fit_table(reference_fits(reference, SMI_VARIANT, drop_prompt_echo=drop)).with_columns(pl.lit(drop).alias("prompt_echo_dropped"))
         for drop in (False, True)
     )
-    write_reference_fits(duckdb, fits)
+    new_fits = fits  # noqa: F841  (read by name in the SQL)
+    with storage.connection() as connection:
+        connection.execute(load_sql("reference_smi_fits_table"))
     smi_rows = fits.filter(pl.col("method") == "SMI").pivot(on="prompt_echo_dropped", index="model", values="r2")
     return dg.MaterializeResult(
         metadata={
@@ -180,12 +194,3 @@ def reference_smi_fit(settings: ProjectSettings, duckdb: DuckDBResource) -> dg.M
             "smi_r2_with_and_without_prompt_echo": table_preview(smi_rows, 30),
         }
     )
-
-
-def write_reference_fits(duckdb: DuckDBResource, fits: pl.DataFrame) -> None:
-    new_fits = fits  # noqa: F841  (read by name in the SQL)
-    with duckdb.get_connection() as connection:
-        connection.execute(load_sql("reference_smi_fits_table"))
-
-
-assets = [smi_fit, smi_fit_across_checkpoints, cbqa_forecast, reference_smi_fit]

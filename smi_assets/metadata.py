@@ -12,8 +12,8 @@ import matplotlib
 matplotlib.use("Agg")  # assets run headless, in worker processes
 import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
-from dagster_duckdb import DuckDBResource  # noqa: E402
 
+from smi_assets.resources import StorageResource  # noqa: E402
 from smi_assets.sql import load_sql  # noqa: E402
 
 
@@ -49,11 +49,18 @@ def plot_metadata(figure: plt.Figure, path: Path) -> dict[str, dg.MetadataValue]
     }
 
 
-def offending_rows_check(duckdb: DuckDBResource, query_name: str) -> dg.AssetCheckResult:
+def offending_rows_check(storage: StorageResource, query_name: str, parameters: dict | None = None) -> dg.AssetCheckResult:
     """Run `sql/<query_name>.sql`, which selects the rows breaking a rule; pass when it selects none."""
-    with duckdb.get_connection() as connection:
-        offending = connection.execute(load_sql(query_name)).pl()
+    with storage.connection(read_only=True) as connection:
+        offending = connection.execute(load_sql(query_name), parameters).pl()
     return dg.AssetCheckResult(
         passed=offending.is_empty(),
         metadata={"offending_rows": len(offending), "examples": table_preview(offending, 5)},
     )
+
+
+def skipped_records_metadata(context: dg.AssetExecutionContext, n_skipped: int, source: object) -> dict[str, int]:
+    """Say in the run log how many bad records `SMI_SKIP_BAD_RECORDS` skipped, and record it."""
+    if n_skipped:
+        context.log.warning(f"skipped {n_skipped} bad records in {source}")
+    return {"skipped_records": n_skipped}

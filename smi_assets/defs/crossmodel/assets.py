@@ -12,7 +12,6 @@ import dagster as dg
 import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
 from smi_assets.crossmodel import benchmark_table as bt
 from smi_assets.crossmodel.cpp import cpp_inputs, evaluate_cpp
@@ -23,8 +22,9 @@ from smi_assets.crossmodel.obs_scaling import (
     evaluate_obs_scaling,
     obs_scaling_data,
 )
-from smi_assets.defs.metadata import plot_metadata, table_preview
-from smi_assets.defs.resources import ProjectSettings
+from smi_assets.automation import derived
+from smi_assets.metadata import plot_metadata, table_preview
+from smi_assets.resources import READS_REFERENCE_TAGS, InputsResource, StorageResource
 from smi_assets.sql import load_sql, sql_statements, transaction
 from smi_assets.storage import frame_fingerprint
 
@@ -32,10 +32,10 @@ GROUP = "crossmodel"
 OBSSCALING_SOURCE, CPP_SOURCE, NJS_SOURCE = "obsscaling", "cpp", "not_just_scaling"
 
 
-def write_source(duckdb: DuckDBResource, table: bt.BenchmarkTable, source: str) -> dg.MaterializeResult:
+def write_source(storage: StorageResource, table: bt.BenchmarkTable, source: str) -> dg.MaterializeResult:
     """Replace `source`'s rows of the benchmark table in one transaction; the data version is
     a hash of those rows."""
-    with duckdb.get_connection() as connection:
+    with storage.connection() as connection:
         connection.execute(load_sql("crossmodel_tables"))
         for name, frame in zip(("new_models", "new_model_features", "new_scores", "new_benchmark_features"), table.frames()):
             connection.register(name, frame.to_arrow())
@@ -56,8 +56,8 @@ def write_source(duckdb: DuckDBResource, table: bt.BenchmarkTable, source: str) 
     )
 
 
-def read_source(duckdb: DuckDBResource, source: str) -> bt.BenchmarkTable:
-    with duckdb.get_connection() as connection:
+def read_source(storage: StorageResource, source: str) -> bt.BenchmarkTable:
+    with storage.connection() as connection:
         connection.execute(load_sql("crossmodel_tables"))
         frames = [
             connection.execute(load_sql(query), [source]).pl().cast(schema)
@@ -69,9 +69,9 @@ def read_source(duckdb: DuckDBResource, source: str) -> bt.BenchmarkTable:
     return bt.BenchmarkTable(*frames)
 
 
-def write_results(duckdb: DuckDBResource, query: str, frames: dict[str, pl.DataFrame]) -> None:
+def write_results(storage: StorageResource, query: str, frames: dict[str, pl.DataFrame]) -> None:
     """Run `sql/<query>.sql`, which replaces result tables from the frames registered by name."""
-    with duckdb.get_connection() as connection:
+    with storage.connection() as connection:
         for name, frame in frames.items():
             connection.register(name, frame.to_arrow())
         connection.execute(load_sql(query))
@@ -83,35 +83,35 @@ class SourceFileConfig(dg.Config):
     path: str = ""
 
 
-@dg.asset(group_name=GROUP, code_version="1", kinds={"duckdb"}, description="ObsScaling-format scores (148 base models x 8 benchmarks by default) in the benchmark table.")
-def benchmark_table_obsscaling(config: SourceFileConfig, settings: ProjectSettings, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    path = config.path or settings.reference_path / "obsscaling" / "base_llm_benchmark_eval.csv"
-    return write_source(duckdb, bt.load_obsscaling(path, OBSSCALING_SOURCE), OBSSCALING_SOURCE)
+@dg.asset(group_name=GROUP, code_version="1", kinds={"duckdb"}, automation_condition=derived(), tags=READS_REFERENCE_TAGS, description="ObsScaling-format scores (148 base models x 8 benchmarks by default) in the benchmark table.")
+def benchmark_table_obsscaling(config: SourceFileConfig, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
+    path = config.path or inputs.reference_file("obsscaling", "base_llm_benchmark_eval.csv")
+    return write_source(storage, bt.load_obsscaling(path, OBSSCALING_SOURCE), OBSSCALING_SOURCE)
 
 
-@dg.asset(group_name=GROUP, code_version="1", kinds={"duckdb"}, description="CPP-format model x task scores with model and task factors in the benchmark table.")
-def benchmark_table_cpp(config: SourceFileConfig, settings: ProjectSettings, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    folder = Path(config.path) if config.path else settings.reference_path / "cpp"
+@dg.asset(group_name=GROUP, code_version="1", kinds={"duckdb"}, automation_condition=derived(), tags=READS_REFERENCE_TAGS, description="CPP-format model x task scores with model and task factors in the benchmark table.")
+def benchmark_table_cpp(config: SourceFileConfig, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
+    folder = Path(config.path) if config.path else inputs.reference_file("cpp")
     table = bt.load_cpp(folder / "crowdsource_performance.csv", folder / "model_feature.csv", folder / "benchmark_feature.csv", CPP_SOURCE)
-    return write_source(duckdb, table, CPP_SOURCE)
+    return write_source(storage, table, CPP_SOURCE)
 
 
-@dg.asset(group_name=GROUP, code_version="1", kinds={"duckdb"}, description="not_just_scaling base models with architecture, data mix and task scores in the benchmark table.")
-def benchmark_table_not_just_scaling(config: SourceFileConfig, settings: ProjectSettings, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    folder = config.path or settings.reference_path / "not_just_scaling"
-    return write_source(duckdb, bt.load_not_just_scaling(folder, NJS_SOURCE), NJS_SOURCE)
+@dg.asset(group_name=GROUP, code_version="1", kinds={"duckdb"}, automation_condition=derived(), tags=READS_REFERENCE_TAGS, description="not_just_scaling base models with architecture, data mix and task scores in the benchmark table.")
+def benchmark_table_not_just_scaling(config: SourceFileConfig, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
+    folder = config.path or inputs.reference_file("not_just_scaling")
+    return write_source(storage, bt.load_not_just_scaling(folder, NJS_SOURCE), NJS_SOURCE)
 
 
 @dg.asset(
-    group_name=GROUP, code_version="1", kinds={"duckdb"},
+    group_name=GROUP, code_version="1", automation_condition=derived(), kinds={"duckdb"},
     # By key, not by import: the checkpoint domain is optional for this one.
     deps=[dg.AssetKey("checkpoints"), dg.AssetKey("cbqa_scores")],
     description="The project's own checkpoints (family smi-synthetic, FLOPs = 6 N D) and their synthetic CBQA accuracy, when the pipeline has produced them.",
 )  # fmt: skip
-def benchmark_table_smi_checkpoints(duckdb: DuckDBResource) -> dg.MaterializeResult:
-    with duckdb.get_connection() as connection:
+def benchmark_table_smi_checkpoints(storage: StorageResource) -> dg.MaterializeResult:
+    with storage.connection() as connection:
         table = bt.load_checkpoint_rows(connection)
-    return write_source(duckdb, table, bt.SMI_SOURCE)
+    return write_source(storage, table, bt.SMI_SOURCE)
 
 
 class ObsScalingConfig(dg.Config):
@@ -139,15 +139,15 @@ def _named(prefix: str, metadata: dict[str, dg.MetadataValue]) -> dict[str, dg.M
 
 
 @dg.asset(
-    group_name=GROUP, code_version="1", kinds={"duckdb", "sklearn"}, deps=[benchmark_table_obsscaling],
+    group_name=GROUP, code_version="1", automation_condition=derived(), kinds={"duckdb", "sklearn"}, deps=[benchmark_table_obsscaling],
     description="Observational scaling law: PCA capabilities -> sigmoid to a target benchmark, held out by compute; tables crossmodel_obs_scaling_*.",
 )  # fmt: skip
-def obs_scaling_fit(config: ObsScalingConfig, settings: ProjectSettings, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    table = read_source(duckdb, OBSSCALING_SOURCE)
+def obs_scaling_fit(config: ObsScalingConfig, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
+    table = read_source(storage, OBSSCALING_SOURCE)
     data = obs_scaling_data(table.models, table.scores, config.target, PAPER_FAMILIES if config.paper_families else None)
     result = evaluate_obs_scaling(data, cutoff_flops=config.cutoff_flops, n_components=config.components)
     target = pl.lit(config.target).alias("target")
-    write_results(duckdb, "crossmodel_write_obs_scaling", {
+    write_results(storage, "crossmodel_write_obs_scaling", {
         "obs_predictors": result.predictors.with_columns(target),
         "obs_components": result.components.with_columns(target),
         "obs_family_fits": result.family_fits.with_columns(target),
@@ -162,15 +162,14 @@ def obs_scaling_fit(config: ObsScalingConfig, settings: ProjectSettings, duckdb:
     axis.set(xticks=range(len(data.benchmarks)), yticks=range(config.components), yticklabels=[f"PC{i + 1}" for i in range(config.components)], title="component loadings")
     axis.set_xticklabels(data.benchmarks, rotation=45, ha="right")
     loadings.colorbar(image)
-    plots = settings.data_path / "plots"
     ratios = result.components["explained_variance_ratio"].to_list()
     return dg.MaterializeResult(metadata={
         "target": config.target, "models": len(data.models),
         "explained_variance_ratio": [round(r, 4) for r in ratios],
         "predictors": table_preview(result.predictors),
         "best_component_predictor": best,
-        **_named("predicted_vs_actual", plot_metadata(scatter, plots / "crossmodel_obs_scaling_predictions.png")),
-        **_named("loadings", plot_metadata(loadings, plots / "crossmodel_obs_scaling_loadings.png")),
+        **_named("predicted_vs_actual", plot_metadata(scatter, storage.plot_path("crossmodel_obs_scaling_predictions.png"))),
+        **_named("loadings", plot_metadata(loadings, storage.plot_path("crossmodel_obs_scaling_loadings.png"))),
     })  # fmt: skip
 
 
@@ -181,25 +180,24 @@ class CppConfig(dg.Config):
 
 
 @dg.asset(
-    group_name=GROUP, code_version="1", kinds={"duckdb", "torch"}, deps=[benchmark_table_cpp],
+    group_name=GROUP, code_version="1", automation_condition=derived(), kinds={"duckdb", "torch"}, deps=[benchmark_table_cpp],
     description="Collaborative performance prediction: MF, NCF, NCF with factors, factors only; Shapley factor importance. Tables crossmodel_cpp_*.",
 )  # fmt: skip
-def cpp_prediction(config: CppConfig, settings: ProjectSettings, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    models, tasks, matrix, model_factors, task_factors = cpp_inputs(*read_source(duckdb, CPP_SOURCE).frames())
+def cpp_prediction(config: CppConfig, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
+    models, tasks, matrix, model_factors, task_factors = cpp_inputs(*read_source(storage, CPP_SOURCE).frames())
     seeds = tuple(range(config.seed, config.seed + config.repeats))
     result = evaluate_cpp(matrix, model_factors, task_factors, models=models, tasks=tasks, seeds=seeds, test_fraction=config.test_fraction)
-    write_results(duckdb, "crossmodel_write_cpp", {"cpp_variants": result.variants, "cpp_per_seed": result.per_seed, "cpp_shapley": result.shapley})
+    write_results(storage, "crossmodel_write_cpp", {"cpp_variants": result.variants, "cpp_per_seed": result.per_seed, "cpp_shapley": result.shapley})
     scatter = _scatter(result.predictions.filter(pl.col("seed") == seeds[0]).filter(pl.col("variant").is_in(["mf", "ncf_factors"])), f"held-out cells, seed {seeds[0]}", "variant")
     importance, axis = plt.subplots(figsize=(6, 4))
     ordered = result.shapley.sort("shapley_mse_reduction")
     axis.barh([f"{s}: {f}" for s, f in ordered.select("side", "factor").iter_rows()], ordered["shapley_mse_reduction"])
     axis.set(xlabel="Shapley value (held-out MSE reduction)", title="factor importance (ncf_factors)")
-    plots = settings.data_path / "plots"
     return dg.MaterializeResult(metadata={
         "models": len(models), "tasks": len(tasks), "observed_share": float(np.mean(~np.isnan(matrix))), "seeds": list(seeds),
         "variants": table_preview(result.variants), "shapley": table_preview(result.shapley, 20),
-        **_named("predicted_vs_actual", plot_metadata(scatter, plots / "crossmodel_cpp_predictions.png")),
-        **_named("factor_importance", plot_metadata(importance, plots / "crossmodel_cpp_factor_importance.png")),
+        **_named("predicted_vs_actual", plot_metadata(scatter, storage.plot_path("crossmodel_cpp_predictions.png"))),
+        **_named("factor_importance", plot_metadata(importance, storage.plot_path("crossmodel_cpp_factor_importance.png"))),
     })  # fmt: skip
 
 
@@ -209,14 +207,14 @@ class DesignFactorConfig(dg.Config):
 
 
 @dg.asset(
-    group_name=GROUP, code_version="1", kinds={"duckdb", "sklearn"}, deps=[benchmark_table_not_just_scaling],
+    group_name=GROUP, code_version="1", automation_condition=derived(), kinds={"duckdb", "sklearn"}, deps=[benchmark_table_not_just_scaling],
     description="Design-factor regression: per task, scale-only vs scale + data mix + architecture trees, paired test with FDR. Tables crossmodel_design_factor_*.",
 )  # fmt: skip
-def design_factor_regression(config: DesignFactorConfig, settings: ProjectSettings, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    table = read_source(duckdb, NJS_SOURCE)
+def design_factor_regression(config: DesignFactorConfig, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
+    table = read_source(storage, NJS_SOURCE)
     data = design_data(table.models, table.model_features, table.scores)
     result = evaluate_design_factors(data, seeds=tuple(range(config.seed, config.seed + config.repeats)))
-    write_results(duckdb, "crossmodel_write_design_factors", {"design_tasks": result.tasks, "design_attributions": result.attributions})
+    write_results(storage, "crossmodel_write_design_factors", {"design_tasks": result.tasks, "design_attributions": result.attributions})
     figure, axis = plt.subplots(figsize=(6, 4))
     ordered = result.tasks.sort("relative_improvement")
     colors = ["tab:green" if p < 0.05 else "tab:grey" for p in ordered["p_value"]]
@@ -226,12 +224,6 @@ def design_factor_regression(config: DesignFactorConfig, settings: ProjectSettin
         "models": len(data.models), "tasks": result.tasks.height,
         "significant_tasks": int((result.tasks["p_value"] < 0.05).sum()),
         "tasks_preview": table_preview(result.tasks.drop("selected_features"), 20),
-        **_named("improvement", plot_metadata(figure, settings.data_path / "plots" / "crossmodel_design_factors.png")),
+        **_named("improvement", plot_metadata(figure, storage.plot_path("crossmodel_design_factors.png"))),
     })  # fmt: skip
 
-
-assets = [
-    benchmark_table_obsscaling, benchmark_table_cpp, benchmark_table_not_just_scaling, benchmark_table_smi_checkpoints,
-    obs_scaling_fit, cpp_prediction, design_factor_regression,
-]  # fmt: skip
-asset_checks: list = []

@@ -1,0 +1,72 @@
+"""Corpus domain: the observed corpus files and one Parquet file of documents per shard."""
+
+import dagster as dg
+import polars as pl
+
+from smi_assets.automation import derived
+from smi_assets.corpus import sources, world
+from smi_assets.errors import InputError
+from smi_assets.metadata import skipped_records_metadata, table_preview
+from smi_assets.observe import CORPUS_FILE
+from smi_assets.partitions import corpus_shards, expected_shards, world_config
+from smi_assets.resources import InputsResource, StorageResource
+from smi_assets.storage import file_fingerprint, write_parquet_atomic
+
+corpus_file = dg.AssetSpec(
+    CORPUS_FILE,
+    partitions_def=corpus_shards,
+    group_name="corpus",
+    kinds={"file"},
+    description="One corpus file per shard (or a synthetic-world shard), observed by `inputs_sensor`: its data version is the file's content hash.",
+)
+
+
+def load_shard_documents(inputs: InputsResource, shard: str) -> tuple[pl.DataFrame, int]:
+    """The documents of one shard from the configured source, and how many records were skipped."""
+    origin = expected_shards(inputs).get(shard)
+    if origin is None:
+        raise InputError(inputs.corpus_glob or inputs.corpus_source, f"shard {shard!r} is not in the configured corpus (its file is gone? `smi prune` removes it)")
+    if inputs.corpus_source == "synthetic":
+        return world.build_world(world_config(inputs)).documents(shard), 0
+    id_field = inputs.id_field or None
+    if inputs.corpus_source == "files":
+        loaded = sources.read_documents(origin, text_field=inputs.text_field, id_field=id_field, on_error=inputs.on_error)
+        return loaded.frame, loaded.n_skipped
+    return sources.read_saved_dataset(origin, text_field=inputs.text_field, id_field=id_field), 0
+
+
+@dg.asset(
+    deps=[corpus_file],
+    partitions_def=corpus_shards,
+    group_name="corpus",
+    code_version="1",
+    kinds={"parquet"},
+    automation_condition=derived(),
+    description="The documents (doc_id, text) of one corpus shard, as `<data dir>/corpus/<shard>.parquet`.",
+)
+def corpus_documents(context: dg.AssetExecutionContext, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
+    shard = context.partition_key
+    documents, n_skipped = load_shard_documents(inputs, shard)
+    if documents.is_empty():
+        # Fail before writing so the shard's previous documents stay in place.
+        raise InputError(expected_shards(inputs)[shard], "the shard has no documents")
+    path = write_parquet_atomic(documents, storage.shard_documents_path(shard))
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "documents": len(documents),
+            "megabytes": round(documents["text"].str.len_bytes().sum() / 1e6, 3),
+            **skipped_records_metadata(context, n_skipped, expected_shards(inputs)[shard]),
+            "preview": table_preview(documents.with_columns(pl.col("text").str.slice(0, 120)), 5),
+        },
+        data_version=dg.DataVersion(file_fingerprint(path)),
+    )
+
+
+@dg.asset_check(asset=corpus_documents, blocking=True, partitions_def=corpus_shards, description="The shard file exists and has documents with text.")
+def corpus_shard_not_empty(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
+    path = storage.shard_documents_path(context.partition_key)
+    if not path.exists():
+        return dg.AssetCheckResult(passed=False, metadata={"problem": f"{path} is missing"})
+    n_with_text = pl.scan_parquet(path).filter(pl.col("text").str.len_chars() > 0).select(pl.len()).collect().item()
+    return dg.AssetCheckResult(passed=n_with_text > 0, metadata={"documents_with_text": n_with_text})
