@@ -49,11 +49,15 @@ def plot_metadata(figure: plt.Figure, path: Path) -> dict[str, dg.MetadataValue]
     }
 
 
-def offending_rows_check(storage: StorageResource, query_name: str, parameters: dict | None = None) -> dg.AssetCheckResult:
-    """Run `sql/<query_name>.sql`, which selects the rows breaking a rule; pass when it selects none."""
+def offending_rows_check(
+    storage: StorageResource, query_name: str, check_name: str | None = None, parameters: dict | None = None
+) -> dg.AssetCheckResult:
+    """Run `sql/<query_name>.sql`, which selects the rows breaking a rule; pass when it selects
+    none. `check_name` names the check when an asset reports it with its materialization."""
     with storage.connection(read_only=True) as connection:
         offending = connection.execute(load_sql(query_name), parameters).pl()
     return dg.AssetCheckResult(
+        check_name=check_name,
         passed=offending.is_empty(),
         metadata={"offending_rows": len(offending), "examples": table_preview(offending, 5)},
     )

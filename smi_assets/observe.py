@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +36,19 @@ from smi_assets.resources import InputsResource, ModelingResource, StorageResour
 CORPUS_FILE = dg.AssetKey("corpus_file")
 TRIPLES_FILE = dg.AssetKey("triples_file")
 TEMPLATES_FILE = dg.AssetKey("templates_file")
+
+
+def observable_input(**kwargs) -> Callable:
+    """`dg.observable_source_asset`: Dagster's model of an input it does not make, which the
+    automation sees change when a new data version is observed. Dagster labels the decorator
+    beta; that label would print on every load and says nothing about this use."""
+
+    def decorate(function: Callable) -> dg.SourceAsset:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            return dg.observable_source_asset(**kwargs)(function)
+
+    return decorate
 
 
 @dataclass
@@ -103,6 +118,12 @@ def input_versions(inputs: InputsResource, cache: HashCache) -> list[InputVersio
         if Path(origin).exists():
             versions.append(InputVersion(CORPUS_FILE, shard, cache.digest(Path(origin)), origin))
     return versions
+
+
+def current_versions(inputs: InputsResource, key: dg.AssetKey) -> dict[str | None, str]:
+    """Partition (None when unpartitioned) -> current data version of one input asset; what the
+    UI's Observe button records."""
+    return {item.partition: item.version for item in input_versions(inputs, HashCache()) if item.key == key}
 
 
 def latest_observed_version(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> str | None:

@@ -1,184 +1,314 @@
-"""The Dagster layer: definitions load, the sensors register new partitions, the schedule
-asks for one run per checkpoint, and the default graph materializes end to end on a tiny
-world without duplicating rows or retraining when rerun."""
+"""The Dagster layer, tested through Dagster's own machinery: the defs folder loads, resources
+come from the environment, the inputs sensor registers and observes through `evaluate_tick`,
+and declarative automation (`evaluate_automation_conditions`) requests exactly the
+dependents of what changed, respects in-flight runs, re-scores on the cron and trains only
+new checkpoints."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import os
+import subprocess
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from smi_assets.definitions import build_definitions
-from smi_assets.defs import automation
-from smi_assets.defs import checkpoints as checkpoint_defs
-from smi_assets.defs.partitions import checkpoint_partitions, corpus_shards
-from smi_assets.defs.resources import ProjectSettings
-from smi_assets.pipeline import report, run_default
-from training.config import DEFAULT_LADDER, ModelConfig, TrainConfig
-from training.model import build_model
-from training.tokenizer import train_tokenizer
+from smi_assets.defs.automation.sensors import inputs_sensor
+from smi_assets.errors import InputError
+from smi_assets.observe import CORPUS_FILE, TEMPLATES_FILE, observe_and_register
+from smi_assets.partitions import checkpoint_partitions, corpus_shards, validate_partition_key
+from smi_assets.resources import (
+    RESOURCE_CLASSES,
+    InputsResource,
+    ModelingResource,
+    StorageResource,
+    resources_from_environment,
+)
 
 TINY_LADDER = {
-    "tiny-a": TrainConfig(
-        model=ModelConfig(n_layer=1, n_embd=16, n_head=2, block_size=32), max_steps=12, batch_size=8,
-        grad_accum_steps=1, warmup_steps=2, checkpoint_every=6, log_every=6,
-    ),
-    "tiny-b": TrainConfig(
-        model=ModelConfig(n_layer=2, n_embd=32, n_head=2, block_size=32), max_steps=12, batch_size=8,
-        grad_accum_steps=1, warmup_steps=2, checkpoint_every=6, log_every=6,
-    ),
+    "tiny-a": {"model": {"n_layer": 1, "n_embd": 16, "n_head": 2, "block_size": 32}, "max_steps": 12, "batch_size": 8,
+               "grad_accum_steps": 1, "warmup_steps": 2, "checkpoint_every": 6, "log_every": 6},
+    "tiny-b": {"model": {"n_layer": 2, "n_embd": 32, "n_head": 2, "block_size": 32}, "max_steps": 12, "batch_size": 8,
+               "grad_accum_steps": 1, "warmup_steps": 2, "checkpoint_every": 6, "log_every": 6},
 }  # fmt: skip
 
 
-@pytest.fixture
-def tiny_ladder(monkeypatch):
-    monkeypatch.setattr(checkpoint_defs, "DEFAULT_LADDER", TINY_LADDER)
-    return TINY_LADDER
+def tiny_resources(tmp_path: Path, **inputs_overrides) -> dict:
+    ladder_file = tmp_path / "ladder.json"
+    ladder_file.write_text(json.dumps(TINY_LADDER))
+    return resources_from_environment(
+        {},
+        storage=StorageResource(data_dir=str(tmp_path / "data")),
+        inputs=InputsResource(**{"world_people": 24, "world_shards": 2, "max_templates_per_relation": 2, **inputs_overrides}),
+        modeling=ModelingResource(ladder_file=str(ladder_file), planned_params=[50_000]),
+    )
 
 
-def tiny_settings(tmp_path, **overrides) -> ProjectSettings:
-    values = dict(data_dir=str(tmp_path / "data"), world_people=24, world_shards=2, planned_params=[50_000], max_templates_per_relation=2)
-    values.update(overrides)
-    return ProjectSettings(**values)
-
-
-def test_definitions_load_with_every_domain():
+def test_definitions_load_from_the_defs_folder_with_automation_on_every_derived_asset():
     definitions = build_definitions()
     dg.Definitions.validate_loadable(definitions)
-    groups = {spec.group_name for spec in definitions.resolve_all_asset_specs()}
+    graph = definitions.resolve_asset_graph()
+    groups = {graph.get(key).group_name for key in graph.get_all_asset_keys()}
     assert {"corpus", "knowledge", "frequency", "checkpoints", "smi", "crossmodel"} <= groups
-    assert {job.name for job in automation.jobs} <= {job.name for job in definitions.resolve_all_job_defs()}
+    assert {CORPUS_FILE, TEMPLATES_FILE} <= graph.external_asset_keys
+    for key in graph.materializable_asset_keys:
+        node = graph.get(key)
+        assert node.code_version, f"{key.to_user_string()} has no code_version: reruns would mark all dependents stale"
+        assert node.automation_condition is not None, f"{key.to_user_string()} has no automation condition"
+    sensors = {sensor.name: sensor for sensor in definitions.sensors}
+    assert {"inputs_sensor", "smi_automation"} <= set(sensors)
+    assert all(sensor.default_status == dg.DefaultSensorStatus.RUNNING for sensor in sensors.values())
 
 
-def test_every_asset_has_a_code_version():
-    for spec in build_definitions().resolve_all_asset_specs():
-        assert spec.code_version, f"{spec.key.to_user_string()} has no code_version: reruns would mark all dependents stale"
+def test_every_setting_has_a_one_line_description():
+    for cls in RESOURCE_CLASSES.values():
+        for name, field in cls.model_fields.items():
+            assert field.description and "\n" not in field.description, f"{cls.__name__}.{name} has no one-line description"
 
 
-def _save_tiny_hf_checkpoint(folder, texts):
-    tokenizer = train_tokenizer(texts, kind="word", vocab_size=200)
-    config = ModelConfig(n_layer=1, n_embd=16, n_head=2, block_size=32, vocab_size=len(tokenizer))
-    build_model(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+def test_environment_variables_become_env_vars_and_lists_are_parsed():
+    environ = {"SMI_DATA_DIR": "/tmp/somewhere", "SMI_WORLD_PEOPLE": "7", "SMI_PLANNED_PARAMS": "1e6, 2000000", "SMI_SKIP_BAD_RECORDS": "true"}
+    resources = resources_from_environment(environ, as_env_vars=True)
+    assert isinstance(resources["storage"].data_dir, dg.EnvVar) and resources["storage"].data_dir.env_var_name == "SMI_DATA_DIR"
+    assert resources["modeling"].planned_params == [1_000_000, 2_000_000]
+    plain = resources_from_environment(environ)
+    assert plain["storage"].data_dir == "/tmp/somewhere" and plain["inputs"].world_people == 7 and plain["inputs"].skip_bad_records
 
 
-def test_checkpoint_sensor_registers_a_dropped_checkpoint(tmp_path, tiny_ladder):
-    settings = tiny_settings(tmp_path)
-    _save_tiny_hf_checkpoint(settings.incoming_checkpoints_dir / "dropped-model", ["alice was born in paris ."] * 4)
+@pytest.mark.parametrize("key", ["../../outside/x", "a/b", ".hidden", "..", "", "x" * 200, "a\\b"])
+def test_partition_keys_must_be_plain_names(key):
+    with pytest.raises(InputError):
+        validate_partition_key(key)
+
+
+def test_storage_paths_stay_inside_the_data_directory(tmp_path):
+    storage = StorageResource(data_dir=str(tmp_path / "data"))
+    assert storage.shard_documents_path("shard-000").parent == (tmp_path / "data" / "corpus").resolve()
+    with pytest.raises(InputError):
+        storage.shard_documents_path("../../etc/passwd")
+    with pytest.raises(InputError):
+        storage.path("..", "outside")
+
+
+def test_the_ladder_comes_from_a_file_and_names_are_checked(tmp_path):
+    resources = tiny_resources(tmp_path)
+    assert list(resources["modeling"].ladder_configs()) == ["tiny-a", "tiny-b"]
+    with pytest.raises(InputError, match="unknown ladder configs"):
+        ModelingResource(ladder_file=resources["modeling"].ladder_file, ladder=["nope"]).ladder_configs()
+
+
+def _sensor_tick(instance, resources, cursor=None):
+    context = dg.build_sensor_context(instance=instance, resources=resources, cursor=cursor)
+    return inputs_sensor.evaluate_tick(context)
+
+
+def test_inputs_sensor_registers_partitions_and_observes_only_changed_files(tmp_path):
+    corpus_dir = tmp_path / "corpus"
+    corpus_dir.mkdir()
+    (corpus_dir / "part-1.jsonl").write_text('{"text": "Ada Lovelace was born in London."}\n')
+    triples = tmp_path / "triples.json"
+    triples.write_text(json.dumps([{"idx": 1, "subj": "Ada Lovelace", "rel": "born", "obj": "London"}]))
+    templates = tmp_path / "templates.json"
+    templates.write_text(json.dumps({"born": ["[S] was born in"]}))
+    resources = tiny_resources(
+        tmp_path, corpus_source="files", corpus_glob=str(corpus_dir / "*.jsonl"), triples_path=str(triples), templates_path=str(templates)
+    )
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, resources={"settings": settings})
-        result = automation.checkpoint_sensor(context)
-        added = [key for request in result.dynamic_partitions_requests for key in request.partition_keys]
-        assert added == ["tiny-a", "tiny-b", "dropped-model"]
-        assert [request.partition_key for request in result.run_requests] == added
-        # Once registered, the same folder is not requested again.
-        instance.add_dynamic_partitions(checkpoint_partitions.name, added)
-        assert isinstance(automation.checkpoint_sensor(dg.build_sensor_context(instance=instance, resources={"settings": settings})), dg.SkipReason)
+        first = _sensor_tick(instance, resources)
+        added = {request.partitions_def_name: list(request.partition_keys) for request in first.dynamic_partitions_requests}
+        assert added == {"corpus_shards": ["part-1"], "checkpoints": ["tiny-a", "tiny-b"]}
+        observed = {(event.asset_key.to_user_string(), event.partition) for event in first.asset_events}
+        assert observed == {("triples_file", None), ("templates_file", None), ("corpus_file", "part-1")}
+        assert not first.run_requests, "the inputs sensor starts no runs: declarative automation does"
+        for event in first.asset_events:
+            instance.report_runless_asset_event(event)
+        for request in first.dynamic_partitions_requests:
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+
+        unchanged = _sensor_tick(instance, resources, first.cursor)
+        assert unchanged.skip_message and not unchanged.asset_events
+
+        templates.write_text(json.dumps({"born": ["[S] was born in", "[S] is a native of"]}))
+        (corpus_dir / "part-2.jsonl").write_text('{"text": "Ada Lovelace lived in London."}\n')
+        changed = _sensor_tick(instance, resources, unchanged.cursor)
+        assert {(event.asset_key.to_user_string(), event.partition) for event in changed.asset_events} == {
+            ("templates_file", None), ("corpus_file", "part-2"),
+        }  # fmt: skip
+        for event in changed.asset_events:
+            instance.report_runless_asset_event(event)
+        instance.add_dynamic_partitions(corpus_shards.name, ["part-2"])
+
+        (corpus_dir / "part-1.jsonl").unlink()
+        vanished = _sensor_tick(instance, resources, changed.cursor)
+        assert "part-1" in vanished.skip_message
+        assert "part-1" in instance.get_dynamic_partitions(corpus_shards.name), "a vanished shard is reported, not dropped"
 
 
-def test_nightly_schedule_requests_one_run_per_checkpoint():
+class Graph:
+    """A definitions object, an instance and the automation cursor, evaluated tick by tick."""
+
+    def __init__(self, definitions: dg.Definitions, instance: dg.DagsterInstance, start: datetime):
+        self.definitions, self.instance, self.now = definitions, instance, start
+        self.cursor = None
+        self.graph = definitions.resolve_asset_graph()
+
+    def tick(self, minutes: int = 1) -> set[tuple[str, str | None]]:
+        self.now += timedelta(minutes=minutes)
+        result = dg.evaluate_automation_conditions(self.definitions, self.instance, cursor=self.cursor, evaluation_time=self.now)
+        self.cursor = result.cursor
+        return {
+            (key.to_user_string(), partition)
+            for key in self.graph.materializable_asset_keys
+            for partition in (result.get_requested_partitions(key) or ([] if not result.get_num_requested(key) else [None]))
+        }
+
+    def materialize(self, requested: set[tuple[str, str | None]]) -> None:
+        """Record what a run of `requested` would produce (runless materializations)."""
+        for name, partition in requested:
+            self.instance.report_runless_asset_event(dg.AssetMaterialization(name, partition=partition))
+
+    def materialize_everything(self) -> None:
+        for key in self.graph.materializable_asset_keys:
+            node = self.graph.get(key)
+            partitions = node.partitions_def.get_partition_keys(dynamic_partitions_store=self.instance) if node.partitions_def else [None]
+            self.materialize({(key.to_user_string(), partition) for partition in partitions})
+
+    def observe(self, key: dg.AssetKey, version: str, partition: str | None = None) -> None:
+        self.instance.report_runless_asset_event(dg.AssetObservation(key, partition=partition, tags={DATA_VERSION_TAG: version}))
+
+
+@pytest.fixture
+def settled_graph(tmp_path):
+    """A fully materialized graph (2 shards, 2 checkpoints) that automation has seen once."""
+    resources = tiny_resources(tmp_path)
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(checkpoint_partitions.name, ["model-b", "model-a", "model-c"])
-        requests = automation.nightly_rescore_schedule(dg.build_schedule_context(instance=instance))
-        assert sorted(request.partition_key for request in requests) == ["model-a", "model-b", "model-c"]
-        assert automation.nightly_rescore_schedule.cron_schedule == "0 2 * * *"
+        observe_and_register(instance, resources["inputs"], resources["storage"], resources["modeling"], None, register=True)
+        graph = Graph(build_definitions(resources), instance, datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc))
+        graph.materialize_everything()
+        assert graph.tick() == set(), "a complete, unchanged graph requests nothing"
+        yield graph
 
 
-def _table_counts(database) -> dict[str, int]:
+def test_an_edited_templates_file_rematerializes_only_cbqa_questions_and_its_dependents(settled_graph):
+    graph = settled_graph
+    graph.observe(TEMPLATES_FILE, "edited-templates")
+    seen: set[str] = set()
+    wave = graph.tick()
+    assert wave == {("cbqa_questions", None)}
+    while wave:
+        seen |= {name for name, _ in wave}
+        graph.materialize(wave)
+        wave = graph.tick()
+    downstream = dg.AssetSelection.assets("cbqa_questions").downstream().resolve(graph.graph)
+    assert seen == {key.to_user_string() for key in downstream}
+    assert not seen & {"knowledge_triples", "corpus_documents", "shard_knowledge_counts", "knowledge_frequency", "checkpoints"}
+
+
+def test_a_new_shard_is_scanned_alone_and_checkpoints_are_only_marked_stale(settled_graph):
+    graph = settled_graph
+    graph.instance.add_dynamic_partitions(corpus_shards.name, ["shard-new"])
+    graph.observe(CORPUS_FILE, "new-shard", partition="shard-new")
+    first = graph.tick()
+    assert first == {("corpus_documents", "shard-new"), ("shard_knowledge_counts", "shard-new")}
+    graph.materialize(first)
+    seen = set()
+    wave = graph.tick()
+    while wave:
+        seen |= wave
+        graph.materialize(wave)
+        wave = graph.tick()
+    assert ("knowledge_frequency", None) in seen and ("cbqa_forecast", None) in seen
+    assert not {name for name, _ in seen} & {"checkpoints", "cbqa_scores", "corpus_documents"}, "no retraining, no other shard"
+
+
+def test_a_new_checkpoint_trains_scores_and_refreshes_the_forecast(settled_graph):
+    graph = settled_graph
+    graph.instance.add_dynamic_partitions(checkpoint_partitions.name, ["dropped"])
+    first = graph.tick()
+    assert first == {("checkpoints", "dropped"), ("cbqa_scores", "dropped"), ("smi_fit", "dropped")}, "one run trains, scores and fits it"
+    graph.materialize(first)
+    seen = set()
+    wave = graph.tick()
+    while wave:
+        seen |= wave
+        graph.materialize(wave)
+        wave = graph.tick()
+    assert {("cbqa_forecast", None), ("smi_fit_across_checkpoints", None)} <= seen
+    assert not {partition for name, partition in seen if name in {"checkpoints", "cbqa_scores", "smi_fit"}} - {"dropped"}
+
+
+def test_the_rescore_cron_rescores_every_checkpoint_once(settled_graph):
+    graph = settled_graph
+    graph.now = graph.now.replace(hour=1, minute=50)
+    assert graph.tick(minutes=0) == set()
+    nightly = graph.tick(minutes=20)  # 02:10: the 02:00 tick passed
+    assert nightly == {(name, checkpoint) for name in ("cbqa_scores", "smi_fit") for checkpoint in ("tiny-a", "tiny-b")}
+    assert graph.tick() == set(), "requested once per cron tick, not on every evaluation after it"
+
+
+def test_an_in_flight_run_is_not_requested_twice_and_a_failed_one_does_not_block(settled_graph):
+    graph = settled_graph
+    job = graph.definitions.resolve_implicit_global_asset_job_def()
+    graph.observe(TEMPLATES_FILE, "edited-once")
+    assert graph.tick() == {("cbqa_questions", None)}
+    run = graph.instance.create_run_for_job(job, asset_selection={dg.AssetKey("cbqa_questions")}, status=dg.DagsterRunStatus.STARTED)
+    graph.observe(TEMPLATES_FILE, "edited-twice")
+    assert ("cbqa_questions", None) not in graph.tick(), "a run of it is in flight"
+    graph.instance.report_run_failed(run)
+    graph.observe(TEMPLATES_FILE, "edited-three-times")
+    assert graph.tick() == {("cbqa_questions", None)}, "a failed run must not block later ticks"
+
+
+def _table_counts(database: Path) -> dict[str, int]:
     with duckdb.connect(str(database), read_only=True) as connection:
         tables = [row[0] for row in connection.execute("SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'").fetchall()]
         return {table: connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] for table in tables}
 
 
-def test_default_graph_end_to_end_is_idempotent_and_reuses_checkpoints(tmp_path, tiny_ladder, monkeypatch):
-    settings = tiny_settings(tmp_path)
-    with dg.instance_for_test() as instance:
-        run_default(settings, instance, log=lambda message: None, cross_model=False)
-        assert sorted(instance.get_dynamic_partitions(corpus_shards.name)) == ["shard-000", "shard-001"]
-        first = _table_counts(settings.database_path)
-        weights = {name: (settings.checkpoints_dir / name / "model.safetensors").stat().st_mtime_ns for name in tiny_ladder}
+def _weights_mtimes(data: Path) -> dict[str, int]:
+    return {name: (data / "checkpoints" / name / "model.safetensors").stat().st_mtime_ns for name in TINY_LADDER}
 
-        summary = report(settings)
-        assert [checkpoint["id"] for checkpoint in summary["checkpoints"]] == ["tiny-a", "tiny-b"]
-        assert {fit["method"] for fit in summary["fits"]} == {"CO-OCCUR", "MI", "SMI"}
-        assert [row["planned_params"] for row in summary["forecast"]] == [50_000]
-        assert summary["leave_one_size_out_mae"] is not None
-        json.dumps(summary)
 
-        run_default(settings, instance, log=lambda message: None, cross_model=False)
-        assert _table_counts(settings.database_path) == first, "a rerun must replace rows, never add them"
-        assert {name: (settings.checkpoints_dir / name / "model.safetensors").stat().st_mtime_ns for name in tiny_ladder} == weights
+def test_run_default_materializes_the_graph_with_progress_and_reruns_without_duplicates(tmp_path):
+    """The README's command, as a user runs it: the whole graph through the configured executor,
+    progress in the terminal, no Dagster warnings; a rerun adds no rows and retrains nothing;
+    a changed ladder config retrains that checkpoint only."""
+    resources = tiny_resources(tmp_path)
+    data = tmp_path / "data"
+    env = {
+        **os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "SMI_LADDER_FILE": resources["modeling"].ladder_file,
+        "SMI_WORLD_PEOPLE": "24", "SMI_WORLD_SHARDS": "2", "SMI_MAX_TEMPLATES_PER_RELATION": "2", "SMI_PLANNED_PARAMS": "50000",
+        "SMI_REFERENCE_DIR": str(tmp_path / "no-reference"),
+    }  # fmt: skip
 
-        # A changed training config retrains that checkpoint only.
-        monkeypatch.setattr(checkpoint_defs, "DEFAULT_LADDER", dict(tiny_ladder, **{"tiny-b": dataclasses.replace(tiny_ladder["tiny-b"], max_steps=14)}))
-        run_default(settings, instance, log=lambda message: None, cross_model=False)
-        retrained = {name: (settings.checkpoints_dir / name / "model.safetensors").stat().st_mtime_ns for name in tiny_ladder}
-        assert retrained["tiny-a"] == weights["tiny-a"] and retrained["tiny-b"] != weights["tiny-b"]
+    def run_default() -> str:
+        done = subprocess.run(["smi", "run-default", "--data-dir", str(data)], env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout + done.stderr
 
-    with duckdb.connect(str(settings.database_path), read_only=True) as connection:
+    output = run_default()
+    assert "checkpoints[tiny-b] train: 12/12" in output and "cbqa_scores[tiny-a] cbqa:" in output, output
+    assert "Warning" not in output, output
+    assert "skipping" in output and "smi fetch-reference" in output
+    first, weights = _table_counts(data / "smi.duckdb"), _weights_mtimes(data)
+    with duckdb.connect(str(data / "smi.duckdb"), read_only=True) as connection:
         n_questions = connection.execute("SELECT count(*) FROM questions").fetchone()[0]
-        n_triples = connection.execute("SELECT count(*) FROM triples").fetchone()[0]
         lineage = json.loads(connection.execute("SELECT any_value(lineage) FROM cbqa_forecast").fetchone()[0])
-    assert first["knowledge_frequency"] == n_triples
-    assert first["cbqa_scores"] == n_questions * len(tiny_ladder)
-    assert set(lineage) == {"corpus_documents", "knowledge_triples", "knowledge_frequency", "checkpoints"}
-    assert set(lineage["checkpoints"]) == set(tiny_ladder) and all(lineage["checkpoints"].values())
+    assert first["cbqa_scores"] == n_questions * len(TINY_LADDER)
+    assert set(lineage["checkpoints"]) == set(TINY_LADDER) and all(lineage["checkpoints"].values())
 
+    run_default()
+    assert _table_counts(data / "smi.duckdb") == first, "a rerun must replace rows, never add them"
+    assert _weights_mtimes(data) == weights, "unchanged checkpoints are reused, not retrained"
 
-def test_default_ladder_spans_ten_times_in_parameters():
-    sizes = []
-    for config in DEFAULT_LADDER.values():
-        model = build_model(dataclasses.replace(config.model, vocab_size=2000))
-        sizes.append(sum(parameter.numel() for parameter in model.parameters()))
-    assert len(sizes) >= 3 and max(sizes) >= 10 * min(sizes)
-
-
-def _data_version(instance, asset, partition_key=None) -> str:
-    record = instance.get_latest_data_version_record(asset.key, partition_key=partition_key)
-    return record.asset_materialization.tags["dagster/data_version"]
-
-
-def test_file_corpus_new_shard_and_edited_template_touch_only_their_dependents(tmp_path):
-    from smi_assets.defs import corpus, frequency, knowledge
-
-    corpus_dir = tmp_path / "corpus"
-    corpus_dir.mkdir()
-    (corpus_dir / "part-1.jsonl").write_text(
-        '{"text": "Ada Lovelace was born in London."}\n{"text": "London is large."}\n'
-    )
-    triples_path = tmp_path / "triples.json"
-    triples_path.write_text(json.dumps([{"idx": 1, "subj": "Ada Lovelace", "rel": "born", "obj": "London", "qus": "Ada Lovelace was born in"}]))
-    templates_path = tmp_path / "templates.json"
-    templates_path.write_text(json.dumps({"born": ["[S] was born in"]}))
-    settings = tiny_settings(
-        tmp_path, corpus_source="files", corpus_glob=str(corpus_dir / "*.jsonl"),
-        triples_path=str(triples_path), templates_path=str(templates_path),
-    )  # fmt: skip
-    resources = build_definitions(settings).resources
-    every_asset = [*corpus.assets, *knowledge.assets, *frequency.assets, *corpus.asset_checks, *knowledge.asset_checks, *frequency.asset_checks]
-
-    def materialize(assets, partition_key=None):
-        dg.materialize(every_asset, selection=dg.AssetSelection.assets(*assets), partition_key=partition_key, instance=instance, resources=resources)
-
-    with dg.instance_for_test() as instance:
-        first = automation.corpus_shard_sensor(dg.build_sensor_context(instance=instance, resources={"settings": settings}))
-        [shard] = [key for request in first.dynamic_partitions_requests for key in request.partition_keys]
-        instance.add_dynamic_partitions(corpus_shards.name, [shard])
-        materialize(knowledge.assets)
-        materialize([corpus.corpus_documents, frequency.shard_knowledge_counts], shard)
-        materialize([frequency.knowledge_frequency])
-        with duckdb.connect(str(settings.database_path), read_only=True) as connection:
-            assert connection.execute("SELECT N, N_s, N_o, N_so FROM knowledge_frequency").fetchone() == (2, 1, 2, 1)
-        triples_version, questions_version = _data_version(instance, knowledge.knowledge_triples), _data_version(instance, knowledge.cbqa_questions)
-
-        templates_path.write_text(json.dumps({"born": ["[S] was born in", "[S] is a native of"]}))
-        materialize(knowledge.assets)
-        assert _data_version(instance, knowledge.knowledge_triples) == triples_version, "unchanged triples keep their data version"
-        assert _data_version(instance, knowledge.cbqa_questions) != questions_version
-
-        (corpus_dir / "part-2.jsonl").write_text('{"text": "Ada Lovelace lived in London."}\n')
-        second = automation.corpus_shard_sensor(dg.build_sensor_context(instance=instance, resources={"settings": settings}))
-        assert [request.partition_key for request in second.run_requests] == ["part-2"], "only the new shard is scanned"
+    changed = json.loads(Path(env["SMI_LADDER_FILE"]).read_text())
+    changed["tiny-b"]["max_steps"] = 14
+    Path(env["SMI_LADDER_FILE"]).write_text(json.dumps(changed))
+    run_default()
+    retrained = _weights_mtimes(data)
+    assert retrained["tiny-a"] == weights["tiny-a"] and retrained["tiny-b"] != weights["tiny-b"]

@@ -139,6 +139,7 @@ def checkpoints(
     kinds={"duckdb", "pytorch"},
     deps=[checkpoints, cbqa_questions],
     automation_condition=rescored(),
+    check_specs=[dg.AssetCheckSpec("one_row_per_question", asset="cbqa_scores", description="One row per question, template and sample of this checkpoint and decoding.")],
     description="Closed-book QA generations of one checkpoint, scored on the continuation: DuckDB table `cbqa_scores`. Re-evaluated on the rescore cron (nightly by default).",
 )
 def cbqa_scores(context: dg.AssetExecutionContext, storage: StorageResource, modeling: ModelingResource) -> dg.MaterializeResult:
@@ -156,12 +157,11 @@ def cbqa_scores(context: dg.AssetExecutionContext, storage: StorageResource, mod
             "mean_accuracy": float(scores["correct"].mean()),
             "accuracy_by_relation": table_preview(by_relation, 50),
             "examples": table_preview(scores.select("prompt", "continuation", "correct"), 8),
-        }
+        },
+        check_results=[
+            offending_rows_check(
+                storage, "check_cbqa_scores_complete", "one_row_per_question",
+                {"checkpoint_id": checkpoint_id, "decoding": decoding.label(), "samples": decoding.n_samples if decoding.mode == "sample" else 1},
+            )
+        ],
     )
-
-
-@dg.asset_check(asset=cbqa_scores, partitions_def=checkpoint_partitions, description="One row per question, template and sample of this checkpoint and decoding; `correct` is 0 or 1.")
-def cbqa_scores_complete(context: dg.AssetCheckExecutionContext, storage: StorageResource, modeling: ModelingResource) -> dg.AssetCheckResult:
-    decoding = modeling.decoding()
-    keys = {"checkpoint_id": context.partition_key, "decoding": decoding.label(), "samples": decoding.n_samples if decoding.mode == "sample" else 1}
-    return offending_rows_check(storage, "check_cbqa_scores_complete", keys)

@@ -7,18 +7,19 @@ from smi_assets.automation import derived
 from smi_assets.corpus import sources, world
 from smi_assets.errors import InputError
 from smi_assets.metadata import skipped_records_metadata, table_preview
-from smi_assets.observe import CORPUS_FILE
+from smi_assets.observe import observable_input, CORPUS_FILE, current_versions
 from smi_assets.partitions import corpus_shards, expected_shards, world_config
 from smi_assets.resources import InputsResource, StorageResource
 from smi_assets.storage import file_fingerprint, write_parquet_atomic
 
-corpus_file = dg.AssetSpec(
-    CORPUS_FILE,
+@observable_input(
+    key=CORPUS_FILE,
     partitions_def=corpus_shards,
     group_name="corpus",
-    kinds={"file"},
     description="One corpus file per shard (or a synthetic-world shard), observed by `inputs_sensor`: its data version is the file's content hash.",
 )
+def corpus_file(inputs: InputsResource) -> dg.DataVersionsByPartition:
+    return dg.DataVersionsByPartition(current_versions(inputs, CORPUS_FILE))
 
 
 def load_shard_documents(inputs: InputsResource, shard: str) -> tuple[pl.DataFrame, int]:
@@ -42,6 +43,7 @@ def load_shard_documents(inputs: InputsResource, shard: str) -> tuple[pl.DataFra
     code_version="1",
     kinds={"parquet"},
     automation_condition=derived(),
+    check_specs=[dg.AssetCheckSpec("has_documents_with_text", asset="corpus_documents", blocking=True, description="The shard file exists and has documents with text.")],
     description="The documents (doc_id, text) of one corpus shard, as `<data dir>/corpus/<shard>.parquet`.",
 )
 def corpus_documents(context: dg.AssetExecutionContext, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
@@ -60,13 +62,10 @@ def corpus_documents(context: dg.AssetExecutionContext, inputs: InputsResource, 
             "preview": table_preview(documents.with_columns(pl.col("text").str.slice(0, 120)), 5),
         },
         data_version=dg.DataVersion(file_fingerprint(path)),
+        check_results=[_has_documents_with_text(path)],
     )
 
 
-@dg.asset_check(asset=corpus_documents, blocking=True, partitions_def=corpus_shards, description="The shard file exists and has documents with text.")
-def corpus_shard_not_empty(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
-    path = storage.shard_documents_path(context.partition_key)
-    if not path.exists():
-        return dg.AssetCheckResult(passed=False, metadata={"problem": f"{path} is missing"})
+def _has_documents_with_text(path) -> dg.AssetCheckResult:
     n_with_text = pl.scan_parquet(path).filter(pl.col("text").str.len_chars() > 0).select(pl.len()).collect().item()
-    return dg.AssetCheckResult(passed=n_with_text > 0, metadata={"documents_with_text": n_with_text})
+    return dg.AssetCheckResult(check_name="has_documents_with_text", passed=n_with_text > 0, metadata={"documents_with_text": n_with_text})

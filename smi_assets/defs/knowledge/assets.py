@@ -7,24 +7,28 @@ import polars as pl
 from smi_assets.automation import derived
 from smi_assets.corpus import world
 from smi_assets.metadata import offending_rows_check, skipped_records_metadata, table_preview
-from smi_assets.observe import TEMPLATES_FILE, TRIPLES_FILE
+from smi_assets.observe import observable_input, TEMPLATES_FILE, TRIPLES_FILE, current_versions
 from smi_assets.partitions import world_config
 from smi_assets.resources import InputsResource, StorageResource
 from smi_assets.knowledge import loaders, questions
 from smi_assets.storage import file_fingerprint, publish_snapshot
 
-triples_file = dg.AssetSpec(
-    TRIPLES_FILE,
+@observable_input(
+    key=TRIPLES_FILE,
     group_name="knowledge",
-    kinds={"file"},
     description="The triples file (`SMI_TRIPLES_PATH`, or the synthetic world's facts), observed by `inputs_sensor`: its data version is its content hash.",
 )
-templates_file = dg.AssetSpec(
-    TEMPLATES_FILE,
+def triples_file(inputs: InputsResource) -> dg.DataVersion:
+    return dg.DataVersion(current_versions(inputs, TRIPLES_FILE)[None])
+
+
+@observable_input(
+    key=TEMPLATES_FILE,
     group_name="knowledge",
-    kinds={"file"},
     description="The cloze templates file (`SMI_TEMPLATES_PATH`, or the synthetic world's), observed by `inputs_sensor`: its data version is its content hash.",
 )
+def templates_file(inputs: InputsResource) -> dg.DataVersion:
+    return dg.DataVersion(current_versions(inputs, TEMPLATES_FILE)[None])
 
 
 @dg.asset(

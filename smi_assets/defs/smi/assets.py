@@ -55,6 +55,7 @@ def _smi_plot(triples: pl.DataFrame, fits: pl.DataFrame, title: str, path: Path)
     kinds={"duckdb"},
     deps=[cbqa_scores, knowledge_frequency],
     automation_condition=derived(),
+    check_specs=[dg.AssetCheckSpec("three_well_formed_fits", asset="smi_fit", description="One fit per method (CO-OCCUR, MI, SMI), R² at most 1, finite coefficients.")],
     description="CO-OCCUR, MI and SMI fits of one checkpoint's accuracy: DuckDB table `smi_fits`.",
 )
 def smi_fit(context: dg.AssetExecutionContext, storage: StorageResource, modeling: ModelingResource) -> dg.MaterializeResult:
@@ -69,7 +70,8 @@ def smi_fit(context: dg.AssetExecutionContext, storage: StorageResource, modelin
     with_metrics = compute_metrics(triples, params, SMI_VARIANT)
     metadata = {"params": params, "fits": table_preview(fits.drop("model"))}
     metadata.update(_smi_plot(with_metrics, fits, f"{checkpoint_id} ({params:,} params)", storage.plot_path(f"smi_{checkpoint_id}.png")))
-    return dg.MaterializeResult(metadata=metadata)
+    check = offending_rows_check(storage, "check_smi_fits", "three_well_formed_fits", {"checkpoint_id": checkpoint_id})
+    return dg.MaterializeResult(metadata=metadata, check_results=[check])
 
 
 @dg.asset(
@@ -157,11 +159,6 @@ def cbqa_forecast(context: dg.AssetExecutionContext, storage: StorageResource, m
             "lineage": dg.MetadataValue.json(json.loads(lineage)),
         }
     )
-
-
-@dg.asset_check(asset=smi_fit, partitions_def=checkpoint_partitions, description="Three fits (CO-OCCUR, MI, SMI) for this checkpoint, with R² at most 1 and finite coefficients.")
-def smi_fit_well_formed(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> dg.AssetCheckResult:
-    return offending_rows_check(storage, "check_smi_fits", {"checkpoint_id": context.partition_key})
 
 
 @dg.asset_check(asset=cbqa_forecast, description="One forecast per planned size and relation (plus the '*' mean), every predicted accuracy in [0, 1].")

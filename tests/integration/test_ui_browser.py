@@ -1,0 +1,180 @@
+"""The UI as a user meets it: a real `dagster dev` (webserver + daemon) on 127.0.0.1 over a tiny
+world, driven by Debian's headless Chromium through selenium.
+
+The daemon's automation materializes the graph on its own; the test opens the asset graph,
+clicks Materialize on an asset and waits for that run's success, drops a checkpoint folder
+into the watched folder and waits for automation to train, score and fit it and refresh
+`cbqa_forecast`, then opens `cbqa_forecast` and reads the lineage in its metadata.
+Screenshots go to the folder printed at the start (`SMI_SCREENSHOT_DIR`, default a temp dir).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from smi_assets.resources import REPO_ROOT
+
+selenium = pytest.importorskip("selenium", reason="selenium is not installed (.ci/run installs it)")
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+if not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("CI"):
+    pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run installs them)", allow_module_level=True)
+
+TINY_LADDER = {
+    name: {"model": {"n_layer": layers, "n_embd": width, "n_head": 2, "block_size": 32}, "max_steps": 10, "batch_size": 8,
+           "grad_accum_steps": 1, "warmup_steps": 2, "checkpoint_every": 5, "log_every": 5}
+    for name, layers, width in (("ui-a", 1, 16), ("ui-b", 2, 32))
+}  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(what: str, predicate: Callable[[], object], timeout: float, every: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def dagster_dev(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ui")
+    home, data = root / "home", root / "data"
+    home.mkdir()
+    shutil.copyfile(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    (root / "ladder.json").write_text(json.dumps(TINY_LADDER))
+    port = _free_port()
+    env = {
+        **os.environ, "DAGSTER_HOME": str(home), "SMI_DATA_DIR": str(data), "SMI_LADDER_FILE": str(root / "ladder.json"),
+        "SMI_WORLD_PEOPLE": "24", "SMI_WORLD_SHARDS": "2", "SMI_MAX_TEMPLATES_PER_RELATION": "2", "SMI_PLANNED_PARAMS": "50000",
+        "SMI_REFERENCE_DIR": str(root / "no-reference"), "SMI_AUTOMATION_INTERVAL_SECONDS": "5", "SMI_INPUTS_INTERVAL_SECONDS": "5",
+    }  # fmt: skip
+    log = open(root / "dagster_dev.log", "w")
+    process = subprocess.Popen(
+        ["dagster", "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
+        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    os.environ["DAGSTER_HOME"] = str(home)
+    instance = dg.DagsterInstance.get()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for("the webserver", lambda: _answers(url), timeout=180)
+        yield {"url": url, "instance": instance, "data": data, "log": root / "dagster_dev.log"}
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+        instance.dispose()
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/server_info", timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def browser():
+    shots = Path(os.environ.get("SMI_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="smi-ui-"))
+    shots.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots: {shots}")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1000"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
+    driver.implicitly_wait(10)
+    driver.shots = shots
+    yield driver
+    driver.quit()
+
+
+def _latest_materialization(instance: dg.DagsterInstance, asset: str, partition: str | None = None):
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None), limit=1).records
+    return records[0] if records else None
+
+
+def _click_text(driver, text: str) -> None:
+    wait_for(f"a clickable {text!r}", lambda: [b for b in driver.find_elements(By.XPATH, f"//button[.//*[normalize-space()='{text}'] or normalize-space()='{text}']") if b.is_enabled()], timeout=60)[0].click()
+
+
+def test_ui_materializes_automates_a_dropped_checkpoint_and_shows_forecast_lineage(dagster_dev, browser):
+    url, instance, data = dagster_dev["url"], dagster_dev["instance"], dagster_dev["data"]
+    # The daemon's automation builds the whole graph on its own, up to the forecast.
+    wait_for("automation to materialize cbqa_forecast", lambda: _latest_materialization(instance, "cbqa_forecast"), timeout=600, every=5)
+
+    browser.get(f"{url}/asset-groups/knowledge")
+    wait_for("the asset graph", lambda: "cbqa_questions" in browser.page_source, timeout=60)
+    browser.save_screenshot(str(browser.shots / "01_asset_graph.png"))
+
+    before = _latest_materialization(instance, "knowledge_triples").storage_id
+    browser.get(f"{url}/assets/knowledge_triples")
+    _click_text(browser, "Materialize")
+    wait_for("a new knowledge_triples materialization", lambda: _latest_materialization(instance, "knowledge_triples").storage_id > before, timeout=240)
+    run = instance.get_run_by_id(_latest_materialization(instance, "knowledge_triples").run_id)
+    wait_for("the run's success", lambda: instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.SUCCESS, timeout=120)
+    browser.save_screenshot(str(browser.shots / "02_materialized.png"))
+
+    forecast_before = _latest_materialization(instance, "cbqa_forecast").storage_id
+    _drop_checkpoint(data / "incoming_checkpoints" / "dropped-model")
+    scored = wait_for(
+        "automation to train, score and fit the dropped checkpoint",
+        lambda: _latest_materialization(instance, "smi_fit", "dropped-model"), timeout=420, every=5,
+    )  # fmt: skip
+    refreshed = wait_for(
+        "a refreshed cbqa_forecast",
+        lambda: (record := _latest_materialization(instance, "cbqa_forecast")) and record.storage_id > max(forecast_before, scored.storage_id) and record,
+        timeout=300, every=5,
+    )  # fmt: skip
+    lineage = refreshed.asset_materialization.metadata["lineage"].value
+    assert "dropped-model" in lineage["checkpoints"], lineage
+
+    browser.get(f"{url}/assets/cbqa_forecast")
+    wait_for("the lineage metadata on the asset page", lambda: "lineage" in browser.page_source, timeout=60)
+    browser.save_screenshot(str(browser.shots / "03_forecast.png"))
+    row = browser.find_element(By.XPATH, "//tr[td[normalize-space()='lineage']]")
+    row.find_element(By.XPATH, ".//*[contains(normalize-space(), 'Show JSON')]").click()
+    dialog = wait_for("the lineage dialog", lambda: [d for d in browser.find_elements(By.CSS_SELECTOR, "[role=dialog]") if "dropped-model" in d.text], timeout=30)
+    assert "knowledge_frequency" in dialog[0].text
+    browser.save_screenshot(str(browser.shots / "04_lineage.png"))
+
+
+def _drop_checkpoint(folder: Path) -> None:
+    """A tiny HF checkpoint, as a user would copy one into the watched folder."""
+    from training.config import ModelConfig
+    from training.model import build_model
+    from training.tokenizer import train_tokenizer
+
+    staging = folder.with_name(f".{folder.name}.staging")
+    tokenizer = train_tokenizer(["alice was born in paris ."] * 4, kind="word", vocab_size=200)
+    build_model(ModelConfig(n_layer=1, n_embd=24, n_head=2, block_size=32, vocab_size=len(tokenizer))).save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    staging.rename(folder)  # appear whole: the sensor never sees half a folder
