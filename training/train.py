@@ -209,6 +209,14 @@ def _load_or_train_tokenizer(config: TrainConfig, corpus_files: list[Path], resu
     return tokenizer
 
 
+def _read_run(run_file: Path) -> dict | None:
+    """What a resume folder was written for; None if that is unknown (no or unreadable run.json)."""
+    try:
+        return json.loads(run_file.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 def _prepare(config: TrainConfig, corpus_files: list[Path], out_dir: Path, report: Progress) -> None:
     """Rank 0, holding the folder lock: keep the resume folder if it was written for this config
     and corpus content (else start it afresh), and make sure its tokenizer and token file exist."""
@@ -216,10 +224,10 @@ def _prepare(config: TrainConfig, corpus_files: list[Path], out_dir: Path, repor
     resume_dir = out_dir / RESUME_DIR
     run = {"config": config.to_dict(), "corpus_sha256": data.corpus_sha256(corpus_files)}
     run_file = resume_dir / RUN_FILE
-    if not (run_file.is_file() and json.loads(run_file.read_text()) == run):
+    if _read_run(run_file) != run:
         if resume_dir.exists():
             shutil.rmtree(resume_dir)
-            report({"event": "restarted", "message": f"the config or the corpus content changed: discarded {resume_dir}"})
+            report({"event": "restarted", "message": f"discarded {resume_dir}: it was written for another config or corpus content"})
         resume_dir.mkdir(parents=True)
         write_text_atomic(json.dumps(run, indent=2), run_file)
     tokenizer = _load_or_train_tokenizer(config, corpus_files, resume_dir)
