@@ -22,11 +22,9 @@ import json
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 WORKER = """
 import json, random, resource, sys
-from pathlib import Path
 import pyarrow as pa, pyarrow.parquet as pq
 folder, megabytes = Path(sys.argv[1]), float(sys.argv[2])
 rng = random.Random(0)
