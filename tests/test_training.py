@@ -454,8 +454,9 @@ def test_data_parallel_training_matches_one_process_and_resumes_after_its_launch
     """
     corpus = tmp_path / "corpus.parquet"
     write_corpus(corpus)
-    single = tiny_config(max_steps=40, batch_size=4, grad_accum_steps=2, checkpoint_every=10, log_every=5)
-    parallel = tiny_config(max_steps=40, batch_size=4, grad_accum_steps=2, checkpoint_every=10, log_every=5, n_processes=2)
+    # 60 steps: the launcher is killed within milliseconds of the first checkpoint (step 10), long before the end.
+    single = tiny_config(max_steps=60, batch_size=4, grad_accum_steps=2, checkpoint_every=10, log_every=5)
+    parallel = tiny_config(max_steps=60, batch_size=4, grad_accum_steps=2, checkpoint_every=10, log_every=5, n_processes=2)
     config_file = tmp_path / "parallel.json"
     config_file.write_text(json.dumps(parallel.to_dict()))
     out = tmp_path / "parallel"
