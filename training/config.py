@@ -132,9 +132,10 @@ DEFAULT_LADDER: dict[str, TrainConfig] = {
 
 
 # Larger than the ladder and not trained by default: offered as "trained on request".
-# gpt-large: about 1.5M non-embedding parameters (1.9x gpt-medium); a step costs 1.99x
-# gpt-medium's (`python bench/training_time.py --threads 1 --steps 15`), so its 3000 steps take
-# about 6.4 minutes on 2 CPU cores where gpt-medium takes 192 s.
+# gpt-large: about 1.5M non-embedding parameters (1.9x gpt-medium); a step costs 1.7x-2.0x
+# gpt-medium's (two runs of `python bench/training_time.py --threads 1 --steps 15` on a loaded
+# machine), so its 3000 steps take about 5.5-6.5 minutes on 2 CPU cores where gpt-medium
+# takes 192 s.
 PLANNED_CONFIGS: dict[str, TrainConfig] = {
     "gpt-large": _ladder_entry(n_layer=6, n_embd=144, n_head=4, learning_rate=8e-4),
 }
