@@ -107,7 +107,7 @@ def main() -> None:
     project_optimizer = make_optimizer(project_model, config, device)
 
     def project_step(index: int) -> torch.Tensor:
-        batches = iter([batch_at(stream, 0, index, 0, batch_size, block_size)])
+        batches = [batch_at(stream, 0, index, 0, batch_size, block_size)]
         return optimizer_step(project_forward, project_optimizer, batches, 1, config.learning_rate, autocast, device)
 
     project_seconds = timed_steps(project_step, warmup, steps, device)

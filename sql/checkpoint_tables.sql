@@ -11,6 +11,10 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     data_version VARCHAR,
     recorded_at TIMESTAMP
 );
+-- Added after the first release: ALTER ... IF NOT EXISTS upgrades an existing database in
+-- place (old rows keep NULL) and is a no-op afterwards.
+ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS weights_sha256 VARCHAR;       -- training.weights.weights_sha256
+ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS weight_file_sha256s VARCHAR;  -- JSON object: file name -> sha256
 CREATE TABLE IF NOT EXISTS cbqa_scores (
     checkpoint_id VARCHAR,
     decoding VARCHAR,

@@ -1,2 +1,9 @@
-INSERT OR REPLACE INTO checkpoints
-VALUES ($checkpoint_id, $origin, $path, $params, $non_embedding_params, $tokens_seen, $final_loss, $data_version, now());
+-- Columns by name: a database upgraded by ALTER TABLE has them in another order than a new one.
+INSERT OR REPLACE INTO checkpoints (
+    checkpoint_id, origin, path, params, non_embedding_params, tokens_seen, final_loss, data_version,
+    recorded_at, weights_sha256, weight_file_sha256s
+)
+VALUES (
+    $checkpoint_id, $origin, $path, $params, $non_embedding_params, $tokens_seen, $final_loss, $data_version,
+    now(), $weights_sha256, $weight_file_sha256s
+);

@@ -1,4 +1,6 @@
-"""training/: config round trip, tokenizer, models, data order, and exact resume after SIGKILL."""
+"""training/: config round trip, tokenizer, models, data order, streaming token files, exact resume
+after SIGKILL, refusal of planted pickles, process hygiene (death with the parent, folder lock) and
+data-parallel training under torchrun."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import random
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +27,11 @@ from transformers import (
 )
 
 from smi_assets.errors import InputError
-from training.config import DEFAULT_LADDER, ModelConfig, TrainConfig
+from training import data
+from training.config import DEFAULT_LADDER, PLANNED_CONFIGS, ModelConfig, TrainConfig
+from training.distributed import launch_command
 from training.model import build_model, count_parameters
+from training.processes import FolderLockedError, folder_lock
 from training.tokenizer import EOS_ID, PAD_ID, UNK_ID, train_tokenizer
 from training.train import batch_at, learning_rate_at, train
 
@@ -143,11 +150,19 @@ def test_corpus_without_text_column_names_the_file(tmp_path):
         train(tiny_config(), [corpus], tmp_path / "ckpt")
 
 
-def _run_training(config_file: Path, corpus: Path, out: Path, kill_after_checkpoint: int | None = None) -> list[dict]:
-    """Run `python -m training.train` in a subprocess; optionally SIGKILL it right after a checkpoint event."""
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
-    command = [sys.executable, "-m", "training.train", "--config", str(config_file), "--corpus", str(corpus), "--out", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environment, cwd=REPO_ROOT)
+SUBPROCESS_ENVIRONMENT = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
+
+
+def _training_args(config_file: Path, corpus: Path, out: Path) -> list[str]:
+    return ["--config", str(config_file), "--corpus", str(corpus), "--out", str(out)]
+
+
+def _run_training(
+    config_file: Path, corpus: Path, out: Path, kill_after_checkpoint: int | None = None, n_processes: int = 1
+) -> list[dict]:
+    """Run `python -m training.train` (under torchrun for `n_processes` > 1); optionally SIGKILL it right after a checkpoint event."""
+    command = launch_command(n_processes, "training.train", *_training_args(config_file, corpus, out))
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=SUBPROCESS_ENVIRONMENT, cwd=REPO_ROOT)
     events = []
     for line in process.stdout:
         event = json.loads(line)
@@ -161,7 +176,11 @@ def _run_training(config_file: Path, corpus: Path, out: Path, kill_after_checkpo
     return events
 
 
-def test_resume_after_sigkill_ends_with_the_same_weights(tmp_path):
+def _load_weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "model.safetensors")
+
+
+def test_resume_after_sigkill_ends_with_the_same_weights_even_if_the_corpus_is_rewritten(tmp_path):
     corpus = tmp_path / "corpus.parquet"
     write_corpus(corpus)
     config_file = tmp_path / "config.json"
@@ -171,11 +190,15 @@ def test_resume_after_sigkill_ends_with_the_same_weights(tmp_path):
     killed = _run_training(config_file, corpus, tmp_path / "resumed", kill_after_checkpoint=20)
     assert killed[-1]["event"] == "checkpoint" and not (tmp_path / "resumed" / "model.safetensors").exists()
     assert (tmp_path / "resumed" / "resume" / "state.pt").is_file()
+    # The pipeline rewrites its corpus files on every run: same documents, new file (other bytes, new mtime).
+    before = corpus.read_bytes()
+    pl.read_parquet(corpus).write_parquet(corpus, compression="uncompressed", row_group_size=50)
+    assert corpus.read_bytes() != before
     resumed = _run_training(config_file, corpus, tmp_path / "resumed")
 
-    assert resumed[0] == {"event": "resumed", "step": 20, "max_steps": 40}
-    straight_weights = load_file(tmp_path / "straight" / "model.safetensors")
-    resumed_weights = load_file(tmp_path / "resumed" / "model.safetensors")
+    assert resumed[0] == {"event": "resumed", "step": 20, "max_steps": 40, "message": "resuming from step 20 of 40"}
+    straight_weights = _load_weights(tmp_path / "straight")
+    resumed_weights = _load_weights(tmp_path / "resumed")
     assert straight_weights.keys() == resumed_weights.keys()
     for name, tensor in straight_weights.items():
         assert torch.equal(tensor, resumed_weights[name]), name
@@ -186,13 +209,280 @@ def test_resume_after_sigkill_ends_with_the_same_weights(tmp_path):
     assert not (tmp_path / "resumed" / "resume").exists()
 
 
-def test_stale_resume_state_from_another_config_is_discarded(tmp_path):
+class _StopAtCheckpoint(Exception):
+    """Raised from a progress callback: the run stops as a crash would, its resume folder left behind."""
+
+
+def _stop_at_checkpoint(event: dict) -> None:
+    if event["event"] == "checkpoint":
+        raise _StopAtCheckpoint
+
+
+def _crashed_run(corpus: Path, out: Path, config: TrainConfig) -> None:
+    with pytest.raises(_StopAtCheckpoint):
+        train(config, [corpus], out, on_progress=_stop_at_checkpoint)
+
+
+def test_stale_resume_state_from_another_config_or_corpus_is_discarded(tmp_path):
     corpus = tmp_path / "corpus.parquet"
     write_corpus(corpus)
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(tiny_config(max_steps=40, checkpoint_every=10).to_dict()))
-    _run_training(config_file, corpus, tmp_path / "out", kill_after_checkpoint=10)
+    _crashed_run(corpus, tmp_path / "out", tiny_config(max_steps=40, checkpoint_every=10))
     events = []
     train(tiny_config(max_steps=20, seed=3), [corpus], tmp_path / "out", on_progress=events.append)
-    assert all(event["event"] != "resumed" for event in events)
+    assert [event["event"] for event in events[:2]] == ["restarted", "tokenized"]
     assert json.loads((tmp_path / "out" / "training_summary.json").read_text())["config"]["seed"] == 3
+
+    _crashed_run(corpus, tmp_path / "out", tiny_config(max_steps=40, checkpoint_every=10))
+    write_corpus(corpus, seed=1)  # other documents
+    events = []
+    train(tiny_config(max_steps=40, checkpoint_every=10), [corpus], tmp_path / "out", on_progress=events.append)
+    assert events[0]["event"] == "restarted" and all(event["event"] != "resumed" for event in events)
+
+
+class _Payload:
+    """Unpickling this writes a marker file: what a planted pickle could do instead."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
+
+
+def test_a_planted_pickle_in_the_resume_folder_is_refused_not_run(tmp_path):
+    corpus = tmp_path / "corpus.parquet"
+    write_corpus(corpus)
+    config = tiny_config(max_steps=40, checkpoint_every=10)
+    _crashed_run(corpus, tmp_path / "out", config)
+    state_file = tmp_path / "out" / "resume" / "state.pt"
+    state = torch.load(state_file, weights_only=True)  # what the trainer writes loads without pickle objects
+    assert state["step"] == 10 and [step for step, _ in state["loss_curve"]] == [5, 10]
+
+    probe, marker = tmp_path / "probe.pt", tmp_path / "marker"
+    torch.save({"model": _Payload(tmp_path / "probe-ran")}, probe)
+    torch.load(probe, weights_only=False)
+    assert (tmp_path / "probe-ran").exists()  # the payload is live: a full unpickle runs it
+    torch.save({"model": _Payload(marker)}, state_file)
+
+    with pytest.raises(InputError, match=r"state\.pt: not a training state this trainer wrote.*weights_only=True.*Delete .*resume"):
+        train(config, [corpus], tmp_path / "out")
+    assert not marker.exists()
+
+
+def test_corpus_hash_follows_the_documents_not_the_files(tmp_path):
+    texts = ["Anna Novak was born in Paris.", "", "Bob Smith was born in Lima."] * 50
+    pl.DataFrame({"text": texts}).write_parquet(tmp_path / "a.parquet")
+    pl.DataFrame({"doc_id": range(len(texts)), "text": texts}).write_parquet(tmp_path / "b.parquet", compression="uncompressed", row_group_size=7)
+    pl.DataFrame({"text": texts[:10]}).write_parquet(tmp_path / "first.parquet")
+    pl.DataFrame({"text": texts[10:]}).write_parquet(tmp_path / "rest.parquet")
+    shifted = ["Anna Novak was born in Paris. ", "Bob Smith was born in Lima."]  # same bytes, other document boundary
+    pl.DataFrame({"text": shifted}).write_parquet(tmp_path / "shifted.parquet")
+    pl.DataFrame({"text": ["Anna Novak was born in Paris.", " Bob Smith was born in Lima."]}).write_parquet(tmp_path / "shifted2.parquet")
+
+    reference = data.corpus_sha256([tmp_path / "a.parquet"])
+    assert data.corpus_sha256([tmp_path / "b.parquet"]) == reference
+    assert data.corpus_sha256([tmp_path / "first.parquet", tmp_path / "rest.parquet"]) == reference
+    assert data.corpus_sha256([tmp_path / "rest.parquet", tmp_path / "first.parquet"]) != reference
+    assert data.corpus_sha256([tmp_path / "shifted.parquet"]) != data.corpus_sha256([tmp_path / "shifted2.parquet"])
+
+    pl.DataFrame({"text": ["fine", None]}).write_parquet(tmp_path / "null.parquet")
+    with pytest.raises(InputError, match="null.parquet, row 1: `text` is null"):
+        data.corpus_sha256([tmp_path / "null.parquet"])
+
+
+def test_token_file_holds_the_corpus_stream_and_batches_come_from_it(tmp_path):
+    texts = [f"{first} Novak was born in {city}." for first in ("Anna", "Bob", "Carl") for city in CITIES] * 7
+    files = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    pl.DataFrame({"text": texts[:40]}).write_parquet(files[0])
+    pl.DataFrame({"text": texts[40:]}).write_parquet(files[1])
+    tokenizer = train_tokenizer(texts, vocab_size=200)
+    name = data.token_file_name(data.corpus_sha256(files), tokenizer)
+    path = data.write_token_file(tokenizer, files, tmp_path / name)
+
+    stream = data.open_token_file(path)
+    assert isinstance(stream, np.memmap) and stream.dtype == np.uint16 and name.endswith(".uint16")
+    expected = [EOS_ID]
+    for text in texts:
+        expected += [*tokenizer(text)["input_ids"], EOS_ID]
+    assert stream.tolist() == expected
+    in_memory = np.asarray(expected, dtype=np.int32)
+    for inputs, again in zip(batch_at(stream, 3, 5, 1, 4, 6), batch_at(in_memory, 3, 5, 1, 4, 6)):
+        assert torch.equal(inputs, again)
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []  # no temporary left
+    other_tokenizer = train_tokenizer(["Zoe Moss was born in Baku.", *texts], vocab_size=200)
+    assert data.token_file_name(data.corpus_sha256(files), other_tokenizer) != name
+    assert data.token_dtype(70_000) == np.uint32
+
+
+def test_folder_lock_waits_for_the_holder_then_gives_up_naming_it(tmp_path):
+    messages = []
+    with folder_lock(tmp_path / "ckpt"):
+        started = time.monotonic()
+        with pytest.raises(FolderLockedError, match=rf"pid {os.getpid()} .* is training into this checkpoint folder; gave up waiting after 0.3 s"):
+            with folder_lock(tmp_path / "ckpt", timeout_s=0.3, on_wait=messages.append, poll_s=0.05):
+                pass
+        assert time.monotonic() - started >= 0.3
+    assert [message["event"] for message in messages] == ["waiting"]
+    assert messages[0]["holder"].startswith(f"pid {os.getpid()}") and "waiting up to 0.3 s" in messages[0]["message"]
+
+    first = folder_lock(tmp_path / "ckpt")
+    first.__enter__()
+    release = threading.Timer(0.3, first.__exit__, args=(None, None, None))
+    release.start()
+    with folder_lock(tmp_path / "ckpt", timeout_s=10, poll_s=0.05):
+        assert not release.is_alive()  # got the lock only once the holder let go
+    release.join()
+
+
+def test_a_second_trainer_on_the_same_folder_fails_clearly_and_leaves_the_first_alone(tmp_path):
+    corpus = tmp_path / "corpus.parquet"
+    write_corpus(corpus)
+    config = tiny_config(max_steps=100_000, checkpoint_every=20, log_every=20)
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config.to_dict()))
+    out = tmp_path / "ckpt"
+    first = subprocess.Popen(
+        launch_command(1, "training.train", *_training_args(config_file, corpus, out)),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=SUBPROCESS_ENVIRONMENT, cwd=REPO_ROOT,
+    )  # fmt: skip
+    try:
+        checkpoints = (json.loads(line)["step"] for line in first.stdout if json.loads(line)["event"] == "checkpoint")
+        next(checkpoints)
+        run_record = (out / "resume" / "run.json").read_text()
+        events = []
+        with pytest.raises(FolderLockedError, match=rf"{out}: pid {first.pid} on .* is training into this checkpoint folder"):
+            train(config, [corpus], out, on_progress=events.append, lock_timeout_s=1.0)
+        assert [event["event"] for event in events] == ["waiting"] and events[0]["holder"].startswith(f"pid {first.pid}")
+        assert (out / "resume" / "run.json").read_text() == run_record
+        last = next(checkpoints)  # the first trainer carries on
+    finally:
+        first.kill()
+        first.wait(timeout=60)
+        first.stdout.close()
+    assert torch.load(out / "resume" / "state.pt", weights_only=True)["step"] >= last
+    with folder_lock(out, timeout_s=5):  # the kernel released the dead holder's lock
+        pass
+
+
+def _live_processes_mentioning(text: str) -> list[int]:
+    """Processes (zombies aside) whose command line contains `text`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command_line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in command_line and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _wait_until_gone(text: str, timeout_s: float = 30.0) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    while (left := _live_processes_mentioning(text)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+# Starts the command argv[3:] with its output in the file argv[1] (not a pipe: the child must
+# not die of a broken pipe), waits until that output contains argv[2], then SIGKILLs itself.
+KILLED_PARENT = """
+import os, signal, subprocess, sys, time
+from training.processes import PARENT_PID_ENV
+log_path, marker, command = sys.argv[1], sys.argv[2], sys.argv[3:]
+with open(log_path, "w") as log:
+    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, PARENT_PID_ENV: str(os.getpid())})
+while marker not in open(log_path).read():
+    if child.poll() is not None:
+        sys.exit(f"the child exited with {child.returncode} before printing {marker!r}")
+    time.sleep(0.01)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _kill_parent_once_child_prints(log: Path, marker: str, command: list[str]) -> None:
+    parent = subprocess.run(
+        [sys.executable, "-c", KILLED_PARENT, str(log), marker, *command],
+        env=SUBPROCESS_ENVIRONMENT, cwd=REPO_ROOT, timeout=180,
+    )  # fmt: skip
+    assert parent.returncode == -signal.SIGKILL, log.read_text()
+
+
+@pytest.mark.parametrize("asks_to_die", [True, False])
+def test_a_child_that_asked_dies_with_its_parent(tmp_path, asks_to_die):
+    tag = f"child-of-killed-parent-{tmp_path.name}"
+    setup = "from training.processes import die_with_parent, parent_pid_from_environment; die_with_parent(parent_pid_from_environment())"
+    child = f"{setup if asks_to_die else ''}\nimport time\nprint('ready', flush=True)\ntime.sleep(60)  # {tag}"
+    _kill_parent_once_child_prints(tmp_path / "log", "ready", [sys.executable, "-c", child])
+    left = _wait_until_gone(tag, timeout_s=10 if asks_to_die else 1)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert (left == []) is asks_to_die  # without the signal the orphan lives on: the test can tell
+
+
+def test_a_child_whose_parent_is_already_gone_exits_at_once():
+    code = "from training.processes import die_with_parent; die_with_parent(expected_parent_pid=1 << 22); print('survived')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=SUBPROCESS_ENVIRONMENT, timeout=30)
+    assert result.returncode == -signal.SIGKILL and "survived" not in result.stdout and "is gone" in result.stderr
+
+
+def test_launch_command_runs_more_than_one_process_under_torchrun():
+    assert launch_command(1, "pkg.entry", "--x", "1") == [sys.executable, "-m", "pkg.entry", "--x", "1"]
+    assert launch_command(4, "pkg.entry", "--x", "1") == [
+        sys.executable, "-m", "training.torchrun", "--standalone", "--nproc-per-node", "4", "-m", "pkg.entry", "--x", "1",
+    ]  # fmt: skip
+    with pytest.raises(InputError, match="grad_accum_steps \\(3\\) must be a multiple of n_processes \\(2\\)"):
+        tiny_config(grad_accum_steps=3, n_processes=2)
+    with pytest.raises(InputError, match="n_processes=2 but this process is one of 1"):
+        train(tiny_config(grad_accum_steps=2, n_processes=2), [Path("unused.parquet")], Path("unused"))
+
+
+DATA_PARALLEL_LOSS_TOLERANCE = 1e-5
+
+
+def test_data_parallel_training_matches_one_process_and_resumes_after_its_launcher_dies(tmp_path):
+    """Two gloo ranks vs one process on the same global batch (2 micro-batches of 4 windows per step).
+
+    Each step's gradient is bitwise the same (each rank's loss is scaled by 2 and DDP halves
+    the all-reduced sum: both exact in binary floating point), so the weights agree exactly;
+    the logged loss sums the same per-micro-batch losses in another order (over steps, then
+    over ranks, instead of step by step), which moves it by float32 rounding only: relative
+    differences stay within DATA_PARALLEL_LOSS_TOLERANCE = 1e-5 (about 100 float32 ulps; measured: 1.4e-7).
+    """
+    corpus = tmp_path / "corpus.parquet"
+    write_corpus(corpus)
+    # 60 steps: the launcher is killed within milliseconds of the first checkpoint (step 10), long before the end.
+    single = tiny_config(max_steps=60, batch_size=4, grad_accum_steps=2, checkpoint_every=10, log_every=5)
+    parallel = tiny_config(max_steps=60, batch_size=4, grad_accum_steps=2, checkpoint_every=10, log_every=5, n_processes=2)
+    config_file = tmp_path / "parallel.json"
+    config_file.write_text(json.dumps(parallel.to_dict()))
+    out = tmp_path / "parallel"
+    args = _training_args(config_file, corpus, out)
+
+    _kill_parent_once_child_prints(tmp_path / "log", '"event": "checkpoint"', launch_command(2, "training.train", *args))
+    assert _wait_until_gone(str(out)) == [], "a torchrun agent or rank outlived its launcher"
+    saved_step = torch.load(out / "resume" / "state.pt", weights_only=True)["step"]
+    events = _run_training(config_file, corpus, out, n_processes=2)
+    assert events[0]["event"] == "resumed" and events[0]["step"] == saved_step < parallel.max_steps
+
+    expected = train(single, [corpus], tmp_path / "single")
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert [step for step, _ in summary["loss_curve"]] == [step for step, _ in expected.loss_curve]
+    assert summary["tokens_seen"] == expected.tokens_seen
+    for (step, loss), (_, single_loss) in zip(summary["loss_curve"], expected.loss_curve):
+        assert loss == pytest.approx(single_loss, rel=DATA_PARALLEL_LOSS_TOLERANCE), step
+    parallel_weights, single_weights = _load_weights(out), _load_weights(tmp_path / "single")
+    for name, tensor in single_weights.items():
+        assert torch.equal(tensor, parallel_weights[name]), name
+
+
+def test_planned_configs_are_larger_than_the_ladder_and_not_trained_by_default():
+    def non_embedding(config: TrainConfig) -> int:
+        return count_parameters(build_model(ModelConfig(**{**config.model.__dict__, "vocab_size": 3000})), non_embedding=True)
+
+    assert not set(PLANNED_CONFIGS) & set(DEFAULT_LADDER)
+    largest = max(non_embedding(config) for config in DEFAULT_LADDER.values())
+    assert min(non_embedding(config) for config in PLANNED_CONFIGS.values()) > largest

@@ -50,7 +50,9 @@ class TrainConfig:
     """Everything that determines a training run; the same config and corpus give the same weights on CPU.
 
     One optimizer step sees ``batch_size * grad_accum_steps`` windows of ``block_size + 1``
-    tokens. The learning rate warms up linearly for ``warmup_steps`` and then follows a
+    tokens. With ``n_processes > 1`` the run is data-parallel under torchrun
+    (`training.distributed`): the same global batch, its micro-batches split across the
+    processes, so ``grad_accum_steps`` must be a multiple of ``n_processes``. The learning rate warms up linearly for ``warmup_steps`` and then follows a
     cosine from ``learning_rate`` down to ``min_learning_rate`` at ``max_steps``.
     """
 
@@ -68,14 +70,20 @@ class TrainConfig:
     device: str = "auto"  # "auto" picks cuda when available, else cpu
     tokenizer: Literal["word", "bpe"] = "word"
     vocab_size: int = 4096  # tokenizer vocabulary (an upper bound for the word-level one)
+    n_processes: int = 1  # data-parallel processes (ranks); one per GPU on a GPU node
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
             self.model = ModelConfig(**self.model)
         problems = []
-        for name in ("max_steps", "batch_size", "grad_accum_steps", "checkpoint_every", "log_every"):
+        for name in ("max_steps", "batch_size", "grad_accum_steps", "checkpoint_every", "log_every", "n_processes"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")
+        if self.n_processes >= 1 and self.grad_accum_steps % self.n_processes:
+            problems.append(
+                f"grad_accum_steps ({self.grad_accum_steps}) must be a multiple of n_processes ({self.n_processes}): "
+                "each process runs an equal share of a step's micro-batches"
+            )
         if not 0 <= self.warmup_steps <= self.max_steps:
             problems.append("warmup_steps must be in [0, max_steps]")
         if not 0 <= self.min_learning_rate <= self.learning_rate:
@@ -120,4 +128,14 @@ DEFAULT_LADDER: dict[str, TrainConfig] = {
     "gpt-tiny": _ladder_entry(n_layer=2, n_embd=32, n_head=2, learning_rate=3e-3),
     "gpt-small": _ladder_entry(n_layer=3, n_embd=64, n_head=4, learning_rate=2e-3),
     "gpt-medium": _ladder_entry(n_layer=4, n_embd=128, n_head=4, learning_rate=1e-3),
+}
+
+
+# Larger than the ladder and not trained by default: offered as "trained on request".
+# gpt-large: about 1.5M non-embedding parameters (1.9x gpt-medium); a step costs 1.7x-2.0x
+# gpt-medium's (two runs of `python bench/training_time.py --threads 1 --steps 15` on a loaded
+# machine), so its 3000 steps take about 5.5-6.5 minutes on 2 CPU cores where gpt-medium
+# takes 192 s.
+PLANNED_CONFIGS: dict[str, TrainConfig] = {
+    "gpt-large": _ladder_entry(n_layer=6, n_embd=144, n_head=4, learning_rate=8e-4),
 }

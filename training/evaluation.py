@@ -34,6 +34,7 @@ from transformers import (
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
 from smi_assets.errors import InputError
+from training.weights import safetensors_files
 
 QUESTION_COLUMNS = ["idx", "rel", "template_id", "prompt", "answers"]
 SCORE_SCHEMA = {
@@ -76,10 +77,8 @@ class DecodingConfig:
 
 
 def _check_weights(folder: Path) -> None:
-    safetensors_files = sorted(folder.glob("*.safetensors"))
-    if not safetensors_files and not sorted(folder.glob("*.bin")):
-        raise InputError(folder, "no weights (*.safetensors or *.bin) in the checkpoint folder")
-    for path in safetensors_files:
+    """Every safetensors header readable against its file size; pickle-only folders refused (`training.weights`)."""
+    for path in safetensors_files(folder):
         try:
             with safe_open(str(path), framework="pt") as weights:
                 for name in weights.keys():
@@ -89,7 +88,11 @@ def _check_weights(folder: Path) -> None:
 
 
 def load_checkpoint(path: Path, device: str = "cpu") -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Model (eval mode) and left-padding tokenizer of an HF causal-LM folder; InputError when unusable."""
+    """Model (eval mode) and left-padding tokenizer of an HF causal-LM folder; InputError when unusable.
+
+    Only safetensors weights load (``use_safetensors=True``, pickle-only folders are refused)
+    and no code from the folder ever runs (``trust_remote_code=False``).
+    """
     folder = Path(path)
     config_file = folder / "config.json"
     if not config_file.is_file():
@@ -102,12 +105,12 @@ def load_checkpoint(path: Path, device: str = "cpu") -> tuple[PreTrainedModel, P
         raise InputError(config_file, f"unknown or non-causal-LM architecture model_type={model_type!r}")
     _check_weights(folder)
     try:
-        config = AutoConfig.from_pretrained(folder)
-        model = AutoModelForCausalLM.from_pretrained(folder, config=config)
+        config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(folder, config=config, use_safetensors=True, trust_remote_code=False)
     except (OSError, ValueError, RuntimeError) as error:
         raise InputError(folder, f"cannot load the model ({error})") from error
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     except (OSError, ValueError, TypeError) as error:
         raise InputError(folder, f"cannot load the tokenizer ({error})") from error
     tokenizer.padding_side = "left"

@@ -2,26 +2,38 @@
 
 How a run is made resumable without repeating or skipping data
 ---------------------------------------------------------------
-- The corpus is tokenized into one stream of token ids (documents separated by ``<eos>``).
+- The corpus is tokenized once into a token file (one stream of token ids, documents
+  separated by ``<eos>``; `training.data`) that the loop memory-maps: the corpus is never
+  held in memory.
 - The micro-batch ``m`` of optimizer step ``s`` is a pure function of ``(seed, s, m)``: its
   window start offsets come from ``numpy.random.default_rng([seed, s, m])``. There is no
   data-loader position to save; resuming at step ``s`` draws exactly the batches an
   uninterrupted run would have drawn.
 - The learning rate is a pure function of the step (`learning_rate_at`), so there is no
   scheduler object whose state could drift.
-- Every ``checkpoint_every`` steps, ``out_dir/resume/state.pt`` (model, optimizer, step,
-  loss curve, torch RNG state, and a fingerprint of the token stream) is written to a
-  temporary name and renamed into place; the tokenizer is saved once in
-  ``out_dir/resume/tokenizer``. ``out_dir/resume/run.json`` records the config and the
-  corpus files (path, size, mtime); a run whose config or corpus differ discards the whole
-  resume folder and starts over, otherwise it continues from the saved step.
-- The final HF checkpoint (safetensors, tokenizer, ``training_summary.json``) is staged and
-  moved into ``out_dir`` before the resume state is removed, so a kill at any point leaves
-  either the previous checkpoint or enough state to finish.
+- ``out_dir/resume/run.json`` records the config and the sha256 of the corpus *content*
+  (`training.data.corpus_sha256`), not file times: corpus files rewritten with the same
+  documents leave it unchanged and the run resumes; another config or corpus discards the
+  whole resume folder and starts over. The tokenizer (``resume/tokenizer``) and the token
+  file are written there once.
+- Every ``checkpoint_every`` steps, ``resume/state.pt`` (model, optimizer, step, loss curve,
+  torch RNG state and the run key) is written to a unique temporary name and renamed into
+  place. It holds only tensors and plain containers and is read back with
+  ``torch.load(weights_only=True)``: a planted pickle there is refused, never executed
+  (the run fails with an `InputError` naming the file and saying to delete the resume
+  folder; the error is deliberate: a file the trainer did not write means someone else
+  writes into this folder).
+- The final HF checkpoint (safetensors, tokenizer, ``training_summary.json``) is staged in a
+  folder unique to the process and moved into ``out_dir`` before the resume state is
+  removed, so a kill at any point leaves either the previous checkpoint or enough state to
+  finish.
+- The whole run holds an exclusive lock on ``out_dir`` (`training.processes.folder_lock`):
+  a second trainer on the same folder waits, then fails clearly.
 
 On CPU training runs in fp32 and is bit-reproducible: a killed and resumed run ends with
 the same weights as an uninterrupted one. On GPU it uses bf16 autocast, TF32 matmuls,
-`torch.compile` and fused AdamW.
+`torch.compile` and fused AdamW. With ``config.n_processes > 1`` it is data-parallel under
+torchrun (`training.distributed`), with the same checkpoint and resume format.
 """
 
 from __future__ import annotations
@@ -29,31 +41,41 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import os
 import shutil
 import sys
+import tempfile
 import time
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 from smi_assets.errors import InputError
+from smi_assets.storage import write_atomic, write_text_atomic
+from training import data
 from training.config import TrainConfig
+from training.distributed import Ranks, barrier, current_ranks, data_parallel, process_group, rank_device, sum_over_ranks
 from training.model import build_model, count_parameters
-from training.tokenizer import EOS_ID, train_tokenizer
+from training.processes import DEFAULT_LOCK_TIMEOUT_S, FolderLockedError, die_with_parent, folder_lock, parent_pid_from_environment
+from training.tokenizer import train_tokenizer
 
 RESUME_DIR = "resume"
+RUN_FILE = "run.json"
 STATE_FILE = "state.pt"
+TOKENIZER_DIR = "tokenizer"
 SUMMARY_FILE = "training_summary.json"
+STAGING_PREFIX = ".staging"
+STATE_KEYS = frozenset({"model", "optimizer", "torch_rng", "step", "loss_curve", "tokens_seen", "run_key"})
+PREPARE_TIMEOUT_S = 6 * 3600  # how long the other ranks wait for rank 0 to hash and tokenize the corpus
 
 Progress = Callable[[dict], None]
 
@@ -71,33 +93,13 @@ class TrainResult:
     tokens_per_second: float
 
 
-def read_corpus_texts(corpus_files: list[Path]) -> list[str]:
-    """The `text` column of every parquet file, in file order."""
-    if not corpus_files:
-        raise InputError("corpus", "no corpus files given")
-    texts: list[str] = []
-    for path in corpus_files:
-        try:
-            frame = pl.read_parquet(path, columns=["text"])
-        except FileNotFoundError as error:
-            raise InputError(path, "corpus file does not exist") from error
-        except Exception as error:  # polars raises several types for unreadable files
-            raise InputError(path, f"cannot read a `text` column from this parquet file ({error})") from error
-        nulls = frame["text"].is_null()
-        if nulls.any():
-            raise InputError(path, "`text` is null", row=int(nulls.arg_true()[0]))
-        texts.extend(frame["text"].to_list())
-    return texts
+@dataclass
+class TrainingData:
+    """What rank 0 prepared in the resume folder, as every rank opens it."""
 
-
-def tokenize_corpus(tokenizer: PreTrainedTokenizerFast, texts: list[str]) -> np.ndarray:
-    """One int32 stream: <eos> doc <eos> doc ... <eos>, so every document starts after an <eos> as prompts do."""
-    encodings = tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
-    pieces = [np.array([EOS_ID], dtype=np.int32)]
-    for encoding in encodings:
-        pieces.append(np.asarray(encoding.ids, dtype=np.int32))
-        pieces.append(np.array([EOS_ID], dtype=np.int32))
-    return np.concatenate(pieces)
+    tokenizer: PreTrainedTokenizerFast
+    stream: np.ndarray  # memory-mapped token file
+    run_key: str
 
 
 def batch_at(stream: np.ndarray, seed: int, step: int, micro_step: int, batch_size: int, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,23 +152,30 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.de
 def optimizer_step(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    micro_batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
+    micro_batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
     n_micro: int,
     learning_rate: float,
     autocast: Callable[[], contextlib.AbstractContextManager],
     device: torch.device,
+    ddp: DistributedDataParallel | None = None,
 ) -> torch.Tensor:
-    """One AdamW step over `n_micro` accumulated micro-batches; returns the mean loss (a tensor, not synced)."""
+    """One AdamW step over `n_micro` accumulated micro-batches; returns the summed loss of `micro_batches` (not synced).
+
+    Under DDP (`ddp` is the wrapper `model` runs through) `micro_batches` are this rank's
+    share of the step's `n_micro`: gradients are all-reduced once, on the last of them, and
+    each loss is scaled by the world size because DDP averages where accumulation sums.
+    """
     for group in optimizer.param_groups:
         group["lr"] = learning_rate
     total = torch.zeros((), device=device)
-    for inputs, targets in micro_batches:
+    for index, (inputs, targets) in enumerate(micro_batches):
         inputs = inputs.to(device, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
-        with autocast():
+        syncs = ddp is None or index == len(micro_batches) - 1
+        with (contextlib.nullcontext() if syncs else ddp.no_sync()), autocast():
             logits = model(input_ids=inputs).logits
             loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten()) / n_micro
-        loss.backward()
+        (loss if ddp is None else loss * ddp.process_group.size()).backward()
         total += loss.detach()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
@@ -174,54 +183,94 @@ def optimizer_step(
     return total
 
 
-def _fingerprint(stream: np.ndarray) -> str:
-    return f"{len(stream)}:{zlib.crc32(stream.tobytes()):08x}"
+def _run_key(run: dict) -> str:
+    return hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()
 
 
-def _save_atomic(state: dict, path: Path) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
+def _clear_leftovers(out_dir: Path) -> None:
+    """Remove what killed runs left half-written (staging folders, temporary files); only under the folder lock."""
+    for staging in out_dir.glob(f"{STAGING_PREFIX}*"):
+        shutil.rmtree(staging, ignore_errors=True)
+    for temporary in (out_dir / RESUME_DIR).glob(".*"):
+        if temporary.is_dir():
+            shutil.rmtree(temporary)
+        else:
+            temporary.unlink()
 
 
-def _load_or_train_tokenizer(config: TrainConfig, texts: list[str], resume_dir: Path) -> PreTrainedTokenizerFast:
-    folder = resume_dir / "tokenizer"
+def _load_or_train_tokenizer(config: TrainConfig, corpus_files: list[Path], resume_dir: Path) -> PreTrainedTokenizerFast:
+    folder = resume_dir / TOKENIZER_DIR
     if folder.is_dir():
         return PreTrainedTokenizerFast.from_pretrained(folder)
-    tokenizer = train_tokenizer(texts, kind=config.tokenizer, vocab_size=config.vocab_size)
-    staging = resume_dir / "tokenizer.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
+    tokenizer = train_tokenizer(data.texts(corpus_files), kind=config.tokenizer, vocab_size=config.vocab_size)
+    staging = Path(tempfile.mkdtemp(dir=resume_dir, prefix=f".{TOKENIZER_DIR}."))
     tokenizer.save_pretrained(staging)
     os.replace(staging, folder)
     return tokenizer
 
 
-def _prepare_resume_dir(resume_dir: Path, config: TrainConfig, corpus_files: list[Path]) -> None:
-    """Keep `resume_dir` only if it was written for this config and these corpus files; else start it afresh."""
-    run = {
-        "config": config.to_dict(),
-        "corpus": [[str(Path(path).resolve()), Path(path).stat().st_size, Path(path).stat().st_mtime_ns] for path in corpus_files],
-    }
-    run_file = resume_dir / "run.json"
-    if run_file.is_file() and json.loads(run_file.read_text()) == run:
-        return
-    shutil.rmtree(resume_dir, ignore_errors=True)
-    resume_dir.mkdir(parents=True)
-    run_file.write_text(json.dumps(run))
+def _read_run(run_file: Path) -> dict | None:
+    """What a resume folder was written for; None if that is unknown (no or unreadable run.json)."""
+    try:
+        return json.loads(run_file.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
-def _load_resume_state(path: Path, fingerprint: str) -> dict | None:
-    """The saved state if it was trained on this token stream, else None."""
+def _prepare(config: TrainConfig, corpus_files: list[Path], out_dir: Path, report: Progress) -> None:
+    """Rank 0, holding the folder lock: keep the resume folder if it was written for this config
+    and corpus content (else start it afresh), and make sure its tokenizer and token file exist."""
+    _clear_leftovers(out_dir)
+    resume_dir = out_dir / RESUME_DIR
+    run = {"config": config.to_dict(), "corpus_sha256": data.corpus_sha256(corpus_files)}
+    run_file = resume_dir / RUN_FILE
+    if _read_run(run_file) != run:
+        if resume_dir.exists():
+            shutil.rmtree(resume_dir)
+            report({"event": "restarted", "message": f"discarded {resume_dir}: it was written for another config or corpus content"})
+        resume_dir.mkdir(parents=True)
+        write_text_atomic(json.dumps(run, indent=2), run_file)
+    tokenizer = _load_or_train_tokenizer(config, corpus_files, resume_dir)
+    token_file = resume_dir / data.token_file_name(run["corpus_sha256"], tokenizer)
+    if not token_file.is_file():
+        data.write_token_file(tokenizer, corpus_files, token_file)
+        report({"event": "tokenized", "path": str(token_file), "tokens": int(token_file.stat().st_size // data.token_dtype(len(tokenizer)).itemsize)})
+
+
+def _open_prepared(resume_dir: Path, block_size: int, corpus_files: list[Path]) -> TrainingData:
+    run = json.loads((resume_dir / RUN_FILE).read_text())
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(resume_dir / TOKENIZER_DIR)
+    stream = data.open_token_file(resume_dir / data.token_file_name(run["corpus_sha256"], tokenizer))
+    if len(stream) <= block_size + 1:
+        raise InputError(corpus_files[0], f"the corpus has {len(stream)} tokens, fewer than one training window of {block_size + 1}")
+    return TrainingData(tokenizer, stream, _run_key(run))
+
+
+def _load_resume_state(path: Path, run_key: str) -> dict | None:
+    """The saved state if it was trained in this run (config and corpus), else None.
+
+    Only tensors and plain containers load (``weights_only=True``); anything else is an
+    `InputError`, and nothing in the file runs.
+    """
     if not path.is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=False)  # written by rename: never torn
-    return state if state.get("fingerprint") == fingerprint else None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # written by rename: never torn
+    except Exception as error:  # pickle.UnpicklingError for foreign objects, RuntimeError for a broken archive, ...
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(
+            path,
+            f"not a training state this trainer wrote: torch.load(weights_only=True) refused it ({reason}); "
+            f"nothing in it was run. Delete {path.parent} to train this checkpoint from the start",
+        ) from error
+    if not isinstance(state, dict) or not STATE_KEYS <= state.keys():
+        raise InputError(path, f"not a training state this trainer wrote: expected the keys {sorted(STATE_KEYS)}; delete {path.parent} to start over")
+    return state if state["run_key"] == run_key else None
 
 
 def _finalize(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, summary: dict, out_dir: Path) -> None:
-    """Stage the HF checkpoint, then move it into `out_dir` file by file (each move is atomic)."""
-    staging = out_dir / ".staging"
-    shutil.rmtree(staging, ignore_errors=True)
+    """Stage the HF checkpoint in a folder of this process, then move it into `out_dir` file by file (each move is atomic)."""
+    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=STAGING_PREFIX))
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
     (staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
@@ -230,55 +279,76 @@ def _finalize(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, summar
     staging.rmdir()
 
 
-def train(config: TrainConfig, corpus_files: list[Path], out_dir: Path, on_progress: Progress | None = None) -> TrainResult:
-    """Train (or resume) one model on the corpus and write an HF checkpoint into `out_dir`."""
-    report = on_progress or (lambda progress: None)
+def train(
+    config: TrainConfig,
+    corpus_files: list[Path],
+    out_dir: Path,
+    on_progress: Progress | None = None,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+) -> TrainResult:
+    """Train (or resume) one model on the corpus and write an HF checkpoint into `out_dir`.
+
+    Waits up to `lock_timeout_s` for another trainer on `out_dir` to finish, then raises
+    `FolderLockedError`. With ``config.n_processes > 1`` every rank of the torchrun job calls
+    this; only rank 0 reports progress and writes.
+    """
     out_dir = Path(out_dir)
-    resume_dir = out_dir / RESUME_DIR
-    device = resolve_device(config.device)
-    autocast = autocast_for(device)
-
     corpus_files = [Path(path) for path in corpus_files]
-    texts = read_corpus_texts(corpus_files)
-    _prepare_resume_dir(resume_dir, config, corpus_files)
-    tokenizer = _load_or_train_tokenizer(config, texts, resume_dir)
-    stream = tokenize_corpus(tokenizer, texts)
-    del texts
-    block_size = config.model.block_size
-    if len(stream) <= block_size + 1:
-        raise InputError(corpus_files[0], f"the corpus has {len(stream)} tokens, fewer than one training window of {block_size + 1}")
-    fingerprint = _fingerprint(stream)
+    ranks = current_ranks()
+    if ranks.world_size != config.n_processes:
+        raise InputError(
+            "train config",
+            f"n_processes={config.n_processes} but this process is one of {ranks.world_size}: "
+            "start it with training.distributed.launch_command(config.n_processes, ...)",
+        )
+    report = (on_progress or (lambda progress: None)) if ranks.is_main else (lambda progress: None)
+    device = rank_device(resolve_device(config.device), ranks)
+    with process_group(ranks, device, timeout_s=lock_timeout_s + PREPARE_TIMEOUT_S):
+        with folder_lock(out_dir, lock_timeout_s, report) if ranks.is_main else contextlib.nullcontext():
+            if ranks.is_main:
+                _prepare(config, corpus_files, out_dir, report)
+            barrier(ranks, device)
+            prepared = _open_prepared(out_dir / RESUME_DIR, config.model.block_size, corpus_files)
+            return _train_prepared(config, prepared, out_dir, ranks, device, report)
 
+
+def _train_prepared(config: TrainConfig, prepared: TrainingData, out_dir: Path, ranks: Ranks, device: torch.device, report: Progress) -> TrainResult:
+    resume_dir = out_dir / RESUME_DIR
+    autocast = autocast_for(device)
+    tokenizer, stream, block_size = prepared.tokenizer, prepared.stream, config.model.block_size
     torch.manual_seed(config.seed)
     model_config = dataclasses.replace(config.model, vocab_size=len(tokenizer))
     model = build_model(model_config).to(device)
     optimizer = make_optimizer(model, config, device)
     step, loss_curve, tokens_seen = 0, [], 0
-    state = _load_resume_state(resume_dir / STATE_FILE, fingerprint)
+    state = _load_resume_state(resume_dir / STATE_FILE, prepared.run_key)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
         step, loss_curve, tokens_seen = state["step"], [tuple(point) for point in state["loss_curve"]], state["tokens_seen"]
-        report({"event": "resumed", "step": step, "max_steps": config.max_steps})
-    forward_model = compiled_for(model, device)
+        report({"event": "resumed", "step": step, "max_steps": config.max_steps, "message": f"resuming from step {step} of {config.max_steps}"})
+    ddp = data_parallel(model, ranks, device)
+    forward_model = compiled_for(ddp or model, device)
     model.train()
 
     tokens_per_step = config.batch_size * config.grad_accum_steps * block_size
     started, tokens_this_run = time.perf_counter(), 0
     window_loss, window_steps = torch.zeros((), device=device), 0
     while step < config.max_steps:
-        micro_batches = (
-            batch_at(stream, config.seed, step, micro, config.batch_size, block_size) for micro in range(config.grad_accum_steps)
-        )
+        micro_batches = [
+            batch_at(stream, config.seed, step, micro, config.batch_size, block_size) for micro in ranks.micro_steps(config.grad_accum_steps)
+        ]
         learning_rate = learning_rate_at(step, config)
-        window_loss += optimizer_step(forward_model, optimizer, micro_batches, config.grad_accum_steps, learning_rate, autocast, device)
+        window_loss += optimizer_step(forward_model, optimizer, micro_batches, config.grad_accum_steps, learning_rate, autocast, device, ddp)
         window_steps += 1
         step += 1
         tokens_seen += tokens_per_step
         tokens_this_run += tokens_per_step
         if step % config.log_every == 0 or step == config.max_steps:
-            loss = float(window_loss) / window_steps  # the only device sync in the loop
+            loss = float(sum_over_ranks(window_loss, ranks)) / window_steps  # the only device sync in the loop
             window_loss.zero_()
             window_steps = 0
             loss_curve.append((step, loss))
@@ -287,14 +357,14 @@ def train(config: TrainConfig, corpus_files: list[Path], out_dir: Path, on_progr
                 "event": "step", "step": step, "max_steps": config.max_steps, "loss": loss, "learning_rate": learning_rate,
                 "tokens_seen": tokens_seen, "tokens_per_second": tokens_this_run / elapsed,
             })  # fmt: skip
-        if step % config.checkpoint_every == 0 and step < config.max_steps:
-            _save_atomic(
-                {
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-                    "step": step, "loss_curve": loss_curve, "tokens_seen": tokens_seen, "fingerprint": fingerprint,
-                },
-                resume_dir / STATE_FILE,
-            )  # fmt: skip
+        if ranks.is_main and step % config.checkpoint_every == 0 and step < config.max_steps:
+            state = {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                "step": step, "loss_curve": loss_curve, "tokens_seen": tokens_seen, "run_key": prepared.run_key,
+            }  # fmt: skip
+            if device.type == "cuda":
+                state["cuda_rng"] = torch.cuda.get_rng_state(device)
+            write_atomic(resume_dir / STATE_FILE, lambda temporary, state=state: torch.save(state, temporary))
             report({"event": "checkpoint", "step": step, "path": str(resume_dir / STATE_FILE)})
     elapsed = time.perf_counter() - started
 
@@ -307,27 +377,30 @@ def train(config: TrainConfig, corpus_files: list[Path], out_dir: Path, on_progr
         loss_curve=loss_curve,
         tokens_per_second=tokens_this_run / elapsed if elapsed > 0 else 0.0,
     )
-    summary = {
-        "params": result.params, "non_embedding_params": result.non_embedding_params, "tokens_seen": result.tokens_seen,
-        "final_loss": result.final_loss, "loss_curve": result.loss_curve, "tokens_per_second": result.tokens_per_second,
-        "vocab_size": len(tokenizer), "corpus_tokens": int(len(stream)), "config": config.to_dict(),
-    }  # fmt: skip
-    _finalize(model, tokenizer, summary, out_dir)
-    shutil.rmtree(resume_dir)
-    report({"event": "done", "step": step, "path": str(out_dir), "final_loss": result.final_loss})
+    if ranks.is_main:
+        summary = {
+            "params": result.params, "non_embedding_params": result.non_embedding_params, "tokens_seen": result.tokens_seen,
+            "final_loss": result.final_loss, "loss_curve": result.loss_curve, "tokens_per_second": result.tokens_per_second,
+            "vocab_size": len(tokenizer), "corpus_tokens": int(len(stream)), "config": config.to_dict(),
+        }  # fmt: skip
+        _finalize(model, tokenizer, summary, out_dir)
+        shutil.rmtree(resume_dir)
+        report({"event": "done", "step": step, "path": str(out_dir), "final_loss": result.final_loss})
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
+    die_with_parent(parent_pid_from_environment())
     parser = argparse.ArgumentParser(prog="python -m training.train", description="Train one model; progress as JSON lines on stdout.")
     parser.add_argument("--config", type=Path, required=True, help="TrainConfig as JSON (TrainConfig.to_dict())")
     parser.add_argument("--corpus", type=Path, nargs="+", required=True, help="parquet files with a `text` column")
     parser.add_argument("--out", type=Path, required=True, help="checkpoint folder (resume state is kept inside)")
+    parser.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT_S, help="seconds to wait for another trainer on --out")
     args = parser.parse_args(argv)
     try:
         config = TrainConfig.from_dict(json.loads(args.config.read_text()))
-        train(config, args.corpus, args.out, on_progress=lambda progress: print(json.dumps(progress), flush=True))
-    except (InputError, OSError, json.JSONDecodeError) as error:
+        train(config, args.corpus, args.out, on_progress=lambda progress: print(json.dumps(progress), flush=True), lock_timeout_s=args.lock_timeout)
+    except (InputError, FolderLockedError, OSError, json.JSONDecodeError) as error:
         print(f"training failed: {error}", file=sys.stderr)
         return 2
     return 0

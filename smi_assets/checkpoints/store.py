@@ -6,12 +6,14 @@ rerun never duplicates rows and a failure leaves the previous rows in place.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, field
 
 import duckdb
 import polars as pl
 
 from smi_assets.sql import load_sql, transaction
+from training import weights
 
 SCORE_COLUMNS = ["idx", "rel", "template_id", "sample", "prompt", "continuation", "correct"]
 
@@ -26,6 +28,12 @@ class CheckpointRecord:
     tokens_seen: int | None
     final_loss: float | None
     data_version: str
+    weight_file_sha256s: dict[str, str] = field(default_factory=dict)  # training.weights.weight_file_sha256s(folder)
+
+    @property
+    def weights_sha256(self) -> str | None:
+        """One sha256 over all weight files: equal weights, equal value (how duplicates are found)."""
+        return weights.weights_sha256(self.weight_file_sha256s) if self.weight_file_sha256s else None
 
 
 def ensure_tables(connection: duckdb.DuckDBPyConnection) -> None:
@@ -34,7 +42,22 @@ def ensure_tables(connection: duckdb.DuckDBPyConnection) -> None:
 
 def record_checkpoint(connection: duckdb.DuckDBPyConnection, record: CheckpointRecord) -> None:
     ensure_tables(connection)
-    connection.execute(load_sql("checkpoint_upsert"), asdict(record))
+    values = {**asdict(record), "weight_file_sha256s": json.dumps(record.weight_file_sha256s), "weights_sha256": record.weights_sha256}
+    connection.execute(load_sql("checkpoint_upsert"), values)
+
+
+def checkpoint_with_weights(connection: duckdb.DuckDBPyConnection, weights_sha256: str, checkpoint_id: str) -> tuple[str, str] | None:
+    """(checkpoint_id, path) of an already registered checkpoint, other than `checkpoint_id`, with these weights."""
+    ensure_tables(connection)
+    row = connection.execute(load_sql("checkpoint_with_weights"), {"weights_sha256": weights_sha256, "checkpoint_id": checkpoint_id}).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def recorded_weight_file_sha256s(connection: duckdb.DuckDBPyConnection, checkpoint_id: str) -> dict[str, str]:
+    """File name -> sha256 recorded with the checkpoint; empty when it was recorded before sha256s were kept."""
+    ensure_tables(connection)
+    recorded = _recorded(connection, "checkpoint_weight_file_sha256s", checkpoint_id)[0]
+    return json.loads(recorded) if recorded else {}
 
 
 def replace_scores(connection: duckdb.DuckDBPyConnection, checkpoint_id: str, decoding: str, scores: pl.DataFrame) -> None:
@@ -54,11 +77,15 @@ def replace_fits(connection: duckdb.DuckDBPyConnection, checkpoint_id: str, para
         connection.execute(load_sql("smi_fits_insert"), {"checkpoint_id": checkpoint_id, "params": params})
 
 
-def checkpoint_params(connection: duckdb.DuckDBPyConnection, checkpoint_id: str) -> int:
-    row = connection.execute(load_sql("checkpoint_params"), {"checkpoint_id": checkpoint_id}).fetchone()
+def _recorded(connection: duckdb.DuckDBPyConnection, sql_name: str, checkpoint_id: str) -> tuple:
+    row = connection.execute(load_sql(sql_name), {"checkpoint_id": checkpoint_id}).fetchone()
     if row is None:
         raise ValueError(f"checkpoint {checkpoint_id!r} is not recorded: materialize its `checkpoints` partition first")
-    return int(row[0])
+    return row
+
+
+def checkpoint_params(connection: duckdb.DuckDBPyConnection, checkpoint_id: str) -> int:
+    return int(_recorded(connection, "checkpoint_params", checkpoint_id)[0])
 
 
 def all_fits(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
