@@ -10,6 +10,7 @@ import pytest
 from smi_assets.cli import main
 from smi_assets.crossmodel.benchmark_table import load_obsscaling
 from smi_assets.crossmodel.obs_scaling import (
+    ObsScalingData,
     ObservationalScalingLaw,
     PCAImputer,
     SigmoidRegressor,
@@ -118,9 +119,60 @@ def test_obs_scaling_command_writes_one_row_per_predictor_and_side_tables(tmp_pa
     code = main(["obs-scaling", "--table", str(table), "--target", "TARGET", "--out", str(out), "--cutoff-flops", str(10**22.8), "--components", "2"])
     assert code == 0
     written = pl.read_csv(out)
-    assert written.columns == ["predictor", "train_mse", "test_mse", "n_train", "n_test"]
+    assert written.columns == ["predictor", "chosen", "cv_mse", "train_mse", "test_mse", "n_train", "n_test"]
     assert written["predictor"].to_list() == ["PC1", "PC1-2", "log_params", "log_flops"]
+    assert written["chosen"].sum() == 1 and written["cv_mse"].null_count() == 2  # baselines have no CV error
+    assert "chosen by 5-fold cross-validation" in capsys.readouterr().out
     components = pl.read_csv(tmp_path / "out.components.csv")
     assert components["explained_variance_ratio"].sum() == pytest.approx(1.0)
     assert main(["obs-scaling", "--table", str(table), "--target", "NOPE", "--out", str(out)]) == 2
     assert "NOPE" in capsys.readouterr().err
+
+
+def arrays(frame: pl.DataFrame, scores: np.ndarray, target: np.ndarray) -> ObsScalingData:
+    flops = frame["FLOPs (1E21)"].to_numpy() * 1e21
+    return ObsScalingData(
+        models=frame["Model"].to_list(), families=frame["Model Family"].to_list(), benchmarks=BENCHMARKS, scores=scores,
+        log_params=np.log10(frame["Model Size (B)"].to_numpy() * 1e9), log_flops=np.log10(flops), target=target, flops=flops,
+    )  # fmt: skip
+
+
+def test_number_of_components_is_chosen_without_the_test_models():
+    frame, _ = planted_table(seed=5)
+    scores, target = frame.select(BENCHMARKS).to_numpy(), frame["TARGET"].to_numpy()
+    cutoff = 10**22.8
+    test = frame["FLOPs (1E21)"].to_numpy() * 1e21 > cutoff
+    reference = evaluate_obs_scaling(arrays(frame, scores, target), cutoff_flops=cutoff, n_components=3)
+    rng = np.random.default_rng(0)
+    test_optimal = set()
+    for _ in range(6):
+        # The test models' scores and targets replaced by noise: the choice and its CV errors stay.
+        noisy_scores, noisy_target = scores.copy(), target.copy()
+        noisy_scores[test] = rng.uniform(0, 1, (test.sum(), len(BENCHMARKS)))
+        noisy_target[test] = rng.uniform(0, 1, test.sum())
+        result = evaluate_obs_scaling(arrays(frame, noisy_scores, noisy_target), cutoff_flops=cutoff, n_components=3)
+        assert result.chosen_components == reference.chosen_components
+        pcs = result.predictors.filter(pl.col("cv_mse").is_not_null())
+        assert pcs["cv_mse"].to_list() == reference.predictors.filter(pl.col("cv_mse").is_not_null())["cv_mse"].to_list()
+        assert pcs.filter(pl.col("chosen"))["predictor"].to_list() == ["PC1" if reference.chosen_components == 1 else f"PC1-{reference.chosen_components}"]
+        test_optimal.add(pcs.sort("test_mse")["predictor"][0])
+    # Picking by test error would have moved with the noise.
+    assert len(test_optimal) > 1
+
+
+def test_cross_validation_picks_two_components_when_the_target_needs_two():
+    rng = np.random.default_rng(6)
+    n = 60
+    first, second = rng.normal(size=n), rng.normal(size=n)
+    # Three benchmarks measure each capability; the target needs both.
+    scores = 0.5 + 0.08 * np.column_stack([first, first, first, second, second, second]) + rng.normal(0, 0.003, (n, 6))
+    target = 0.25 + 0.75 * sigmoid(1.5 * first + 1.5 * second)
+    flops = 10 ** rng.uniform(20, 24, n)
+    data = ObsScalingData(
+        models=[f"m{i}" for i in range(n)], families=["F"] * n, benchmarks=BENCHMARKS, scores=scores,
+        log_params=np.log10(flops / 120), log_flops=np.log10(flops), target=target, flops=flops,
+    )  # fmt: skip
+    result = evaluate_obs_scaling(data, cutoff_flops=1e23, n_components=3)
+    cv = dict(result.predictors.select("predictor", "cv_mse").iter_rows())
+    assert result.chosen_components >= 2
+    assert cv["PC1-2"] < 0.2 * cv["PC1"]

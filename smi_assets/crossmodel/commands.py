@@ -42,7 +42,7 @@ def run_obs_scaling(args: argparse.Namespace) -> int:
         raise InputError(args.table, f"no benchmark column {args.target!r} with scores", line=1)
     data = obs_scaling_data(table.models, scores, args.target, PAPER_FAMILIES if args.paper_families else None)
     try:
-        result = evaluate_obs_scaling(data, cutoff_flops=args.cutoff_flops, n_components=args.components)
+        result = evaluate_obs_scaling(data, cutoff_flops=args.cutoff_flops, n_components=args.components, n_folds=args.cv_folds)
     except ValueError as error:  # too few training models for the fit
         raise InputError(args.table, str(error)) from error
     write_csv_atomic(result.predictors, args.out)
@@ -52,6 +52,7 @@ def run_obs_scaling(args: argparse.Namespace) -> int:
     with pl.Config(tbl_rows=50, tbl_cols=12):
         print(result.predictors)
         print(result.components.select("component", "explained_variance_ratio"))
+    print(f"{result.chosen_components} component(s) chosen by {args.cv_folds}-fold cross-validation on the training models")
     print(f"{len(data.models)} models, {len(data.benchmarks)} capability benchmarks; wrote {args.out} and its "
           f"components, family_fits and predictions tables")  # fmt: skip
     return 0
@@ -102,6 +103,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     obs.add_argument("--target-table", help="read --target from this CSV (keyed by Model) instead of --table; all of --table's benchmarks are then capabilities")
     obs.add_argument("--cutoff-flops", type=float, default=8.4e22, help="models above this compute are the test set (default: Llama-2-7B's)")
     obs.add_argument("--components", type=int, default=3, help="largest number of principal capabilities tried")
+    obs.add_argument("--cv-folds", type=int, default=5, help="folds of the cross-validation, on the training models only, that picks the number of components")
     obs.add_argument("--paper-families", action="store_true", help="keep only the model families of the paper's main analysis")
     obs.set_defaults(run=run_obs_scaling)
 

@@ -157,10 +157,13 @@ class ObsScalingData:
 
 @dataclass(frozen=True)
 class ObsScalingResult:
-    predictors: pl.DataFrame  # predictor, train_mse, test_mse, n_train, n_test
+    # predictor, chosen, cv_mse, train_mse, test_mse, n_train, n_test; `chosen` marks the
+    # number of components picked by cross-validation on the training models.
+    predictors: pl.DataFrame
     components: pl.DataFrame  # component, explained_variance_ratio, then one loading column per benchmark
     family_fits: pl.DataFrame  # family, component, slope, intercept, r2, n_models
     predictions: pl.DataFrame  # model, family, split, predictor, actual, predicted
+    chosen_components: int
 
 
 def _mse(actual: np.ndarray, predicted: np.ndarray) -> float:
@@ -185,21 +188,50 @@ def family_capability_fits(capabilities: np.ndarray, log_flops: np.ndarray, fami
     return pl.DataFrame(rows, schema={"family": pl.Utf8, "component": pl.Utf8, "slope": pl.Float64, "intercept": pl.Float64, "r2": pl.Float64, "n_models": pl.Int64}, orient="row")
 
 
-def evaluate_obs_scaling(data: ObsScalingData, cutoff_flops: float = LLAMA2_7B_FLOPS, n_components: int = 3) -> ObsScalingResult:
+def cross_validated_component_errors(
+    scores: np.ndarray, target: np.ndarray, max_components: int, n_folds: int = 5, seed: int = 0
+) -> np.ndarray:
+    """Mean squared error of laws with 1..`max_components` components in `n_folds`-fold
+    cross-validation over the labelled rows: each fold's rows are left out of the PCA, the
+    imputation and the sigmoid fit that predict them. Pass training rows only."""
+    labelled = np.flatnonzero(~np.isnan(target))
+    if len(labelled) < n_folds:
+        raise ValueError(f"only {len(labelled)} training models have the target; {n_folds}-fold cross-validation needs {n_folds}")
+    folds = np.array_split(np.random.default_rng(seed).permutation(labelled), n_folds)
+    squared_errors = np.zeros(max_components)
+    for fold in folds:
+        keep = np.ones(len(target), dtype=bool)
+        keep[fold] = False
+        for k in range(1, max_components + 1):
+            law = ObservationalScalingLaw(n_components=k).fit(scores[keep], target[keep])
+            squared_errors[k - 1] += np.sum((law.predict(scores[fold]) - target[fold]) ** 2)
+    return squared_errors / len(labelled)
+
+
+def evaluate_obs_scaling(
+    data: ObsScalingData, cutoff_flops: float = LLAMA2_7B_FLOPS, n_components: int = 3, n_folds: int = 5, seed: int = 0
+) -> ObsScalingResult:
     """Fit on models at or below `cutoff_flops`, test on those above; compare capability
-    predictors (top 1..n_components PCs) with sigmoid baselines on log params and log FLOPs."""
+    predictors (top 1..n_components PCs) with sigmoid baselines on log params and log FLOPs.
+
+    The number of components to report is chosen by `n_folds`-fold cross-validation within
+    the training models (smallest CV error; ties go to fewer components): the test models
+    never take part in the choice, which is the row marked `chosen`.
+    """
     known_compute = np.isfinite(data.flops)
     train = known_compute & (data.flops <= cutoff_flops)
     test = known_compute & (data.flops > cutoff_flops)
     labelled = ~np.isnan(data.target)
     if (train & labelled).sum() < n_components + 3:
         raise ValueError(f"only {(train & labelled).sum()} training models have the target")
+    cv_errors = cross_validated_component_errors(data.scores[train], data.target[train], n_components, n_folds, seed)
+    chosen = int(np.argmin(cv_errors)) + 1
 
     rows, prediction_frames = [], []
 
-    def record(name: str, predicted: np.ndarray) -> None:
+    def record(name: str, predicted: np.ndarray, cv_mse: float | None = None, is_chosen: bool = False) -> None:
         train_rows, test_rows = train & labelled, test & labelled
-        rows.append((name, _mse(data.target[train_rows], predicted[train_rows]), _mse(data.target[test_rows], predicted[test_rows]), int(train_rows.sum()), int(test_rows.sum())))
+        rows.append((name, is_chosen, cv_mse, _mse(data.target[train_rows], predicted[train_rows]), _mse(data.target[test_rows], predicted[test_rows]), int(train_rows.sum()), int(test_rows.sum())))
         shown = (train | test) & labelled
         prediction_frames.append(pl.DataFrame({
             "model": np.array(data.models)[shown], "family": np.array(data.families)[shown],
@@ -210,7 +242,7 @@ def evaluate_obs_scaling(data: ObsScalingData, cutoff_flops: float = LLAMA2_7B_F
     law = None
     for k in range(1, n_components + 1):
         law = ObservationalScalingLaw(n_components=k).fit(data.scores[train], data.target[train])
-        record("PC1" if k == 1 else f"PC1-{k}", law.predict(data.scores))
+        record("PC1" if k == 1 else f"PC1-{k}", law.predict(data.scores), float(cv_errors[k - 1]), k == chosen)
     for name, feature in (("log_params", data.log_params), ("log_flops", data.log_flops)):
         usable = np.isfinite(feature)
         predicted = np.full(len(feature), np.nan)
@@ -226,8 +258,12 @@ def evaluate_obs_scaling(data: ObsScalingData, cutoff_flops: float = LLAMA2_7B_F
     })  # fmt: skip
     capabilities = law.capabilities(data.scores)
     fits = family_capability_fits(capabilities[train], data.log_flops[train], [f for f, t in zip(data.families, train) if t])
-    predictors = pl.DataFrame(rows, schema={"predictor": pl.Utf8, "train_mse": pl.Float64, "test_mse": pl.Float64, "n_train": pl.Int64, "n_test": pl.Int64}, orient="row")
-    return ObsScalingResult(predictors, components, fits, pl.concat(prediction_frames))
+    predictors = pl.DataFrame(
+        rows, orient="row",
+        schema={"predictor": pl.Utf8, "chosen": pl.Boolean, "cv_mse": pl.Float64, "train_mse": pl.Float64,
+                "test_mse": pl.Float64, "n_train": pl.Int64, "n_test": pl.Int64},
+    )  # fmt: skip
+    return ObsScalingResult(predictors, components, fits, pl.concat(prediction_frames), chosen)
 
 
 def obs_scaling_data(
