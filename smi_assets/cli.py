@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "smi_assets.smi.commands",
     "smi_assets.crossmodel.commands",
     "smi_assets.checkpoints.commands",
+    "smi_assets.reference_data.commands",
 )
 
 

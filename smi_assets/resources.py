@@ -28,7 +28,7 @@ from pydantic import Field
 
 from smi_assets.errors import InputError
 from smi_assets.partitions import validate_partition_key
-from training.config import DEFAULT_LADDER, TrainConfig
+from training.config import DEFAULT_LADDER, PLANNED_CONFIGS, TrainConfig
 from training.evaluation import DecodingConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -170,24 +170,26 @@ class CountingResource(dg.ConfigurableResource):
 class ModelingResource(dg.ConfigurableResource):
     """Which checkpoints the project trains, how CBQA answers are decoded, which sizes are forecast."""
 
-    ladder: list[str] = Field(default=[], description="Names of the ladder configs to train; empty trains all of them.")
+    ladder: list[str] = Field(default=[], description="Configs to train (the ladder's, or planned ones such as gpt-large); empty trains the default ladder.")
     ladder_file: str = Field(default="", description="JSON file {name: TrainConfig dict} replacing the built-in ladder (training/config.py).")
     decoding_mode: Literal["greedy", "sample"] = Field(default="greedy", description="greedy, or the paper's sampling at `temperature`.")
     n_samples: int = Field(default=1, description="Generations per question when decoding_mode=sample.")
     temperature: float = Field(default=1.0, description="Sampling temperature when decoding_mode=sample.")
     max_new_tokens: int = Field(default=6, description="Tokens generated per CBQA answer.")
     planned_params: list[int] = Field(default=[2_000_000, 10_000_000], description="Model sizes (parameters) to forecast before they are trained.")
+    training_lock_timeout_seconds: float = Field(default=600.0, description="How long a trainer waits for another one holding the same checkpoint folder.")
 
     def ladder_configs(self) -> dict[str, TrainConfig]:
         """The training configs of the ladder checkpoints, by partition key."""
-        available = DEFAULT_LADDER
+        available, default = {**DEFAULT_LADDER, **PLANNED_CONFIGS}, list(DEFAULT_LADDER)
         if self.ladder_file:
             path = Path(self.ladder_file)
             try:
                 available = {validate_partition_key(name): TrainConfig.from_dict(values) for name, values in json.loads(path.read_text()).items()}
+                default = list(available)
             except (OSError, ValueError, TypeError, KeyError) as error:
                 raise InputError(path, f"not a ladder file ({{name: TrainConfig dict}}): {error}") from error
-        names = self.ladder or list(available)
+        names = self.ladder or default
         unknown = sorted(set(names) - set(available))
         if unknown:
             raise InputError(self.ladder_file or "SMI_LADDER", f"unknown ladder configs {unknown}; known: {sorted(available)}")

@@ -66,7 +66,10 @@ def test_definitions_load_from_the_defs_folder_with_automation_on_every_derived_
 
 
 def test_every_setting_has_a_one_line_description():
-    for cls in RESOURCE_CLASSES.values():
+    from smi_assets.defs.crossmodel import assets as crossmodel
+
+    configs = [crossmodel.SourceFileConfig, crossmodel.ObsScalingConfig, crossmodel.CppConfig, crossmodel.DesignFactorConfig]
+    for cls in [*RESOURCE_CLASSES.values(), *configs]:
         for name, field in cls.model_fields.items():
             assert field.description and "\n" not in field.description, f"{cls.__name__}.{name} has no one-line description"
 

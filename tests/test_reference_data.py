@@ -14,18 +14,17 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 
-from smi_assets.defs.resources import DEFAULT_REFERENCE_DIR
+from smi_assets.resources import DEFAULT_REFERENCE_DIR, InputsResource
 from smi_assets.errors import InputError
 from smi_assets.reference_data import commands
 from smi_assets.reference_data.fetch import (
-    MissingReferenceFile,
     fetch_reference,
     file_digest,
     reference_dir,
-    require_reference_file,
 )
 from smi_assets.reference_data.manifest import REFERENCE_FILES, ReferenceFile, Upstream
 
@@ -227,7 +226,7 @@ def test_reference_dir_setting_and_missing_file_error(tmp_path, monkeypatch):
     assert reference_dir(tmp_path) == tmp_path / "reference"
     monkeypatch.setenv("SMI_REFERENCE_DIR", str(DEFAULT_REFERENCE_DIR))
     assert reference_dir(tmp_path) == DEFAULT_REFERENCE_DIR
-    present = DEFAULT_REFERENCE_DIR / "cpp" / "model_feature.csv"
-    assert require_reference_file(present) == present
-    with pytest.raises(MissingReferenceFile, match=r"absent\.csv: reference file not found; run `smi fetch-reference`"):
-        require_reference_file(tmp_path / "absent.csv")
+    inputs = InputsResource(reference_dir=str(DEFAULT_REFERENCE_DIR))
+    assert inputs.reference_file("cpp", "model_feature.csv") == DEFAULT_REFERENCE_DIR / "cpp" / "model_feature.csv"
+    with pytest.raises(dg.Failure, match=r"absent\.csv is absent: run `smi fetch-reference`"):
+        InputsResource(reference_dir=str(tmp_path)).reference_file("absent.csv")

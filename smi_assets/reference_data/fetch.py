@@ -37,18 +37,6 @@ SMI_MODEL_JSON_SCHEMA = {
 }  # fmt: skip
 
 
-class MissingReferenceFile(InputError):
-    """A reference table an asset or command needs is not on disk."""
-
-
-def require_reference_file(path: str | Path) -> Path:
-    """`path` if it is a file; otherwise an error that says how to get it."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingReferenceFile(path, f"reference file not found; {FETCH_HINT}")
-    return path
-
-
 def reference_dir(data_dir: str | Path) -> Path:
     """Where the reference tables are read from: ``$SMI_REFERENCE_DIR`` when set, else
     ``<data_dir>/reference`` (where `smi fetch-reference` caches them)."""

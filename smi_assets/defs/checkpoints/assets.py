@@ -8,7 +8,6 @@ have not changed since it was trained is reused, never retrained.
 """
 
 import json
-import sys
 import warnings
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import polars as pl
 from transformers.utils import logging as transformers_logging
 
 from smi_assets.automation import derived, rescored, trained_when_new
-from smi_assets.checkpoints import store
+from smi_assets.checkpoints import store, train_process
 from smi_assets.defs.corpus.assets import corpus_documents
 from smi_assets.defs.knowledge.assets import cbqa_questions
 from smi_assets.errors import InputError
@@ -26,10 +25,11 @@ from smi_assets.metadata import offending_rows_check, plot_metadata, table_previ
 from smi_assets.partitions import checkpoint_partitions, corpus_shards, incoming_checkpoint_folders
 from smi_assets.progress import progress_logger
 from smi_assets.resources import ModelingResource, StorageResource
-from smi_assets.storage import file_fingerprint
+from training import data as training_data
 from training.config import TrainConfig
 from training.evaluation import evaluate_cbqa, load_checkpoint
 from training.model import count_parameters
+from training.weights import verify_weights, weight_file_sha256s, weights_sha256
 
 TRAINING_INPUTS_FILE = "training_inputs.json"
 # Progress goes to the run log as structured lines; transformers' own bars would garble it.
@@ -45,15 +45,8 @@ def checkpoint_folder(storage: StorageResource, modeling: ModelingResource, chec
     return folder
 
 
-def weights_fingerprint(folder: Path) -> str:
-    weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
-    if not weights:
-        raise InputError(folder, "no weights (*.safetensors or *.bin) in the checkpoint folder")
-    return file_fingerprint(*weights)
-
-
 def _training_inputs(config: TrainConfig, corpus_files: list[Path]) -> dict:
-    return {"config": config.to_dict(), "corpus": file_fingerprint(*corpus_files)}
+    return {"config": config.to_dict(), "corpus_sha256": training_data.corpus_sha256(corpus_files)}
 
 
 def _reusable(folder: Path, inputs: dict) -> bool:
@@ -74,7 +67,7 @@ def _loss_plot(summary: dict, path: Path) -> dict[str, dg.MetadataValue]:
 @dg.asset(
     partitions_def=checkpoint_partitions,
     group_name="checkpoints",
-    code_version="1",
+    code_version="2",
     pool="gpu",
     kinds={"pytorch"},
     deps=[dg.AssetDep(corpus_documents, partition_mapping=dg.AllPartitionMapping())],
@@ -108,25 +101,34 @@ def checkpoints(
                 warnings.simplefilter("ignore", dg.PreviewWarning)
                 invocation = pipes_subprocess_client.run(
                     context=context,
-                    command=[sys.executable, "-m", "smi_assets.checkpoints.train_process"],
-                    extras={"config": config.to_dict(), "corpus_files": [str(path) for path in corpus_files], "out_dir": str(folder)},
-                )
+                    command=train_process.command(config.n_processes),
+                    env=train_process.environment(),
+                    extras={
+                        "config": config.to_dict(), "corpus_files": [str(path) for path in corpus_files], "out_dir": str(folder),
+                        "lock_timeout_s": modeling.training_lock_timeout_seconds,
+                    },
+                )  # fmt: skip
             metadata.update(invocation.get_materialize_result().metadata or {})
             (folder / TRAINING_INPUTS_FILE).write_text(json.dumps(inputs, indent=2))
             metadata["retrained"] = True
         summary = json.loads((folder / "training_summary.json").read_text())
         metadata.update(_loss_plot(summary, storage.plot_path(f"loss_{checkpoint_id}.png")))
+        file_sha256s = weight_file_sha256s(folder)
         record = store.CheckpointRecord(
             checkpoint_id, "trained", str(folder), summary["params"], summary["non_embedding_params"],
-            summary["tokens_seen"], summary["final_loss"], weights_fingerprint(folder),
+            summary["tokens_seen"], summary["final_loss"], weights_sha256(file_sha256s)[:16], file_sha256s,
         )  # fmt: skip
     else:
-        model, _ = load_checkpoint(folder)  # raises InputError for missing or corrupt weights
+        model, _ = load_checkpoint(folder)  # InputError for missing, pickle-only or corrupt weights
+        file_sha256s = weight_file_sha256s(folder)
         record = store.CheckpointRecord(
             checkpoint_id, "registered", str(folder), count_parameters(model),
-            count_parameters(model, non_embedding=True), None, None, weights_fingerprint(folder),
+            count_parameters(model, non_embedding=True), None, None, weights_sha256(file_sha256s)[:16], file_sha256s,
         )  # fmt: skip
     with storage.connection() as connection:
+        duplicate = store.checkpoint_with_weights(connection, record.weights_sha256, checkpoint_id)
+        if duplicate:
+            raise InputError(folder, f"same weights (sha256 {record.weights_sha256[:12]}) as registered checkpoint {duplicate[0]!r} at {duplicate[1]}: refused, it is not a new size; remove one of the two")
         store.record_checkpoint(connection, record)
     metadata.update({"params": record.params, "non_embedding_params": record.non_embedding_params, "origin": record.origin})
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(record.data_version))
@@ -146,7 +148,13 @@ def cbqa_scores(context: dg.AssetExecutionContext, storage: StorageResource, mod
     checkpoint_id = context.partition_key
     questions = pl.read_parquet(storage.knowledge_path("questions.parquet"))
     decoding = modeling.decoding()
-    scores = evaluate_cbqa(checkpoint_folder(storage, modeling, checkpoint_id), questions, decoding, on_progress=progress_logger(context.log))
+    folder = checkpoint_folder(storage, modeling, checkpoint_id)
+    with storage.connection(read_only=True) as connection:
+        recorded = store.recorded_weight_file_sha256s(connection, checkpoint_id)
+    if not recorded:
+        raise InputError(folder, "no sha256 recorded for this checkpoint: materialize its `checkpoints` partition again")
+    verify_weights(folder, recorded)  # InputError naming the weight file that changed since registration
+    scores = evaluate_cbqa(folder, questions, decoding, on_progress=progress_logger(context.log))
     with storage.connection() as connection:
         store.replace_scores(connection, checkpoint_id, decoding.label(), scores)
     by_relation = scores.group_by("rel").agg(pl.col("correct").mean().alias("accuracy")).sort("rel")

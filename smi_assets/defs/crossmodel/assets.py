@@ -12,6 +12,7 @@ import dagster as dg
 import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
+from pydantic import Field
 
 from smi_assets.crossmodel import benchmark_table as bt
 from smi_assets.crossmodel.cpp import cpp_inputs, evaluate_cpp
@@ -80,7 +81,7 @@ def write_results(storage: StorageResource, query: str, frames: dict[str, pl.Dat
 class SourceFileConfig(dg.Config):
     """A user file (or folder) in the same format replaces the reference one when given."""
 
-    path: str = ""
+    path: str = Field(default="", description="A file (or folder) in the reference format to use instead of the reference tables.")
 
 
 @dg.asset(group_name=GROUP, code_version="1", kinds={"duckdb"}, automation_condition=derived(), tags=READS_REFERENCE_TAGS, description="ObsScaling-format scores (148 base models x 8 benchmarks by default) in the benchmark table.")
@@ -115,10 +116,11 @@ def benchmark_table_smi_checkpoints(storage: StorageResource) -> dg.MaterializeR
 
 
 class ObsScalingConfig(dg.Config):
-    target: str = "GSM8K"
-    cutoff_flops: float = LLAMA2_7B_FLOPS
-    components: int = 3
-    paper_families: bool = False
+    target: str = Field(default="GSM8K", description="Benchmark predicted from the others.")
+    cutoff_flops: float = Field(default=LLAMA2_7B_FLOPS, description="Models above this training compute are the held-out test set.")
+    components: int = Field(default=3, description="Largest number of principal capabilities tried.")
+    paper_families: bool = Field(default=False, description="Keep only the model families of the paper's main analysis.")
+    cv_folds: int = Field(default=5, description="Cross-validation folds, within the training models, that choose the number of components.")
 
 
 def _scatter(predictions: pl.DataFrame, title: str, color_by: str) -> plt.Figure:
@@ -145,7 +147,7 @@ def _named(prefix: str, metadata: dict[str, dg.MetadataValue]) -> dict[str, dg.M
 def obs_scaling_fit(config: ObsScalingConfig, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
     table = read_source(storage, OBSSCALING_SOURCE)
     data = obs_scaling_data(table.models, table.scores, config.target, PAPER_FAMILIES if config.paper_families else None)
-    result = evaluate_obs_scaling(data, cutoff_flops=config.cutoff_flops, n_components=config.components)
+    result = evaluate_obs_scaling(data, cutoff_flops=config.cutoff_flops, n_components=config.components, n_folds=config.cv_folds)
     target = pl.lit(config.target).alias("target")
     write_results(storage, "crossmodel_write_obs_scaling", {
         "obs_predictors": result.predictors.with_columns(target),
@@ -153,7 +155,8 @@ def obs_scaling_fit(config: ObsScalingConfig, inputs: InputsResource, storage: S
         "obs_family_fits": result.family_fits.with_columns(target),
         "obs_predictions": result.predictions.with_columns(target),
     })  # fmt: skip
-    best = result.predictors.filter(pl.col("predictor").str.starts_with("PC")).sort("test_mse").row(0, named=True)["predictor"]
+    # The number of components was chosen by cross-validation on the training models only.
+    best = result.predictors.filter(pl.col("chosen")).row(0, named=True)["predictor"]
     shown = result.predictions.filter(pl.col("predictor").is_in([best, "log_flops"]))
     scatter = _scatter(shown.with_columns((pl.col("predictor") + " / " + pl.col("split")).alias("series")), f"{config.target}: {best} vs log FLOPs", "series")
     loadings, axis = plt.subplots(figsize=(6, 3))
@@ -167,16 +170,17 @@ def obs_scaling_fit(config: ObsScalingConfig, inputs: InputsResource, storage: S
         "target": config.target, "models": len(data.models),
         "explained_variance_ratio": [round(r, 4) for r in ratios],
         "predictors": table_preview(result.predictors),
-        "best_component_predictor": best,
+        "chosen_component_predictor": best,
+        "chosen_components": result.chosen_components,
         **_named("predicted_vs_actual", plot_metadata(scatter, storage.plot_path("crossmodel_obs_scaling_predictions.png"))),
         **_named("loadings", plot_metadata(loadings, storage.plot_path("crossmodel_obs_scaling_loadings.png"))),
     })  # fmt: skip
 
 
 class CppConfig(dg.Config):
-    seed: int = 0
-    repeats: int = 5
-    test_fraction: float = 0.2
+    seed: int = Field(default=0, description="First seed of the held-out splits.")
+    repeats: int = Field(default=5, description="Number of seeded splits averaged.")
+    test_fraction: float = Field(default=0.2, description="Share of observed cells held out per split.")
 
 
 @dg.asset(
@@ -202,8 +206,8 @@ def cpp_prediction(config: CppConfig, inputs: InputsResource, storage: StorageRe
 
 
 class DesignFactorConfig(dg.Config):
-    seed: int = 0
-    repeats: int = 5
+    seed: int = Field(default=0, description="First seed of the repeated 3-fold cross-validation.")
+    repeats: int = Field(default=5, description="Number of seeds the cross-validation is repeated over.")
 
 
 @dg.asset(
