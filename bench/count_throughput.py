@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from smi_assets.resources import DEFAULT_REFERENCE_DIR
 from smi_assets.frequency.counting import CountConfig, count_corpus
+from smi_assets.resources import DEFAULT_REFERENCE_DIR
 
 PARAREL = DEFAULT_REFERENCE_DIR / "smi" / "pararel_15classes.json"
 FILLER = (

@@ -111,7 +111,8 @@ def main() -> None:
         return optimizer_step(project_forward, project_optimizer, batches, 1, config.learning_rate, autocast, device)
 
     project_seconds = timed_steps(project_step, warmup, steps, device)
-    del project_model, project_forward, project_optimizer
+    # Free the project's model before the baseline's is built (the closure above is done with them).
+    project_model = project_forward = project_optimizer = None
 
     torch.manual_seed(0)
     baseline_config = GPT2Config(

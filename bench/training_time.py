@@ -56,7 +56,7 @@ def main() -> None:
             runs[name] = (config, model, make_optimizer(model, config, device), [])
         autocast = autocast_for(device)
         for step in range(args.steps + 1):
-            for name, (config, model, optimizer, seconds) in runs.items():
+            for config, model, optimizer, seconds in runs.values():
                 batches = [batch_at(stream, config.seed, step, micro, config.batch_size, config.model.block_size) for micro in range(config.grad_accum_steps)]
                 started = time.perf_counter()
                 float(optimizer_step(model, optimizer, batches, config.grad_accum_steps, learning_rate_at(step, config), autocast, device))

@@ -32,6 +32,7 @@ from dagster._core.storage.dagster_run import RunsFilter
 
 from smi_assets.checkpoints import store
 from smi_assets.definitions import build_definitions
+from smi_assets.maintenance import fail_orphaned_runs, stale_partitions, this_process_tags
 from smi_assets.observe import observe_and_register
 from smi_assets.progress import TerminalProgress, parse_progress
 from smi_assets.resources import READS_REFERENCE_TAGS, REPO_ROOT, ModelingResource, StorageResource, resources_from_environment
@@ -137,14 +138,22 @@ class RunWatcher:
             seconds = event.event_specific_data.duration_ms / 1000
             self.progress.say(f"  done {step} in {seconds:.1f} s")
         elif event.event_type == DagsterEventType.STEP_FAILURE:
-            error = event.event_specific_data.error
-            self.progress.say(f"  FAILED {step}: {error.message.strip() if error else entry.user_message}")
+            self.progress.say(f"  FAILED {step}: {_root_cause(event.event_specific_data.error) or entry.user_message}")
         elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed:
             self.progress.say(f"  check failed: {event.event_specific_data.check_name} on {event.event_specific_data.asset_key.to_user_string()}")
         elif event.event_type == DagsterEventType.LOGS_CAPTURED:
             return
         elif entry.level >= 30:
             self.progress.say(f"  ! {step}: {entry.user_message}")
+
+
+def _root_cause(error) -> str | None:
+    """The innermost error's message: what went wrong, without Dagster's wrapping and traces."""
+    if error is None:
+        return None
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def run_default(
@@ -158,10 +167,13 @@ def run_default(
     partition in dependency order, through the code location's own job and executor. The
     settings come from the ``SMI_*`` environment, which the executor's step processes read too."""
     resources = resources_from_environment()
-    inputs = resources["inputs"]
-    state = observe_and_register(instance, inputs, resources["storage"], resources["modeling"], None, register=True)
-    for line in state.warnings:
-        say(f"warning: {line}")
+    inputs, storage, modeling = resources["inputs"], resources["storage"], resources["modeling"]
+    for run in fail_orphaned_runs(instance):
+        say(f"run {run.run_id} was left STARTED by a process that is gone: marked it failed and freed its pool slots")
+    observe_and_register(instance, inputs, storage, modeling, None, register=True)
+    stale = stale_partitions(instance, inputs, storage, modeling)
+    if stale:
+        say(f"warning: {stale.describe()}; skipping them")
     definitions = build_definitions(resources)
     asset_graph = definitions.resolve_asset_graph()
     keys = (selection or dg.AssetSelection.all()).resolve(asset_graph) & asset_graph.materializable_asset_keys
@@ -178,10 +190,11 @@ def run_default(
     with RunWatcher(instance, invocation, progress):
         for plan in plan_runs(asset_graph, keys):
             partition_keys = [None] if plan.partitions_def is None else plan.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+            partition_keys = [key for key in partition_keys if key not in stale.shards + stale.checkpoints]
             for partition_key in partition_keys:
                 started = time.perf_counter()
                 progress.say(f"materializing {plan.label()}{f' [{partition_key}]' if partition_key else ''}")
-                tags = {"smi/invocation": invocation, **({"dagster/partition": partition_key} if partition_key else {})}
+                tags = {"smi/invocation": invocation, **this_process_tags(), **({"dagster/partition": partition_key} if partition_key else {})}
                 with dg.execute_job(job, instance, run_config=QUIET_RUN_CONFIG, tags=tags, asset_selection=list(plan.asset_keys)) as result:
                     runs.append(result.dagster_run)
                     if not result.success:

@@ -11,7 +11,6 @@ import polars as pl
 import pytest
 
 from smi_assets.cli import main as smi_main
-from smi_assets.resources import DEFAULT_REFERENCE_DIR
 from smi_assets.frequency.counting import (
     FREQUENCY_COLUMNS,
     SHARD_COUNTS_FILE,
@@ -21,6 +20,7 @@ from smi_assets.frequency.counting import (
     knowledge_frequency,
     write_shard_counts,
 )
+from smi_assets.resources import DEFAULT_REFERENCE_DIR
 
 ENTITIES = ["India", "Indiana", "New York", "York", "São Paulo", "東京", "Paris", "France", "a"]
 FILLERS = ["", "x", "ab", "\n", ",", "'s", "é", "City", "-", ". ", "the"]

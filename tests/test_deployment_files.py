@@ -6,10 +6,10 @@ docs/DEPLOYMENT.md says which parts were.)"""
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]

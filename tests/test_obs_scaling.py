@@ -10,8 +10,8 @@ import pytest
 from smi_assets.cli import main
 from smi_assets.crossmodel.benchmark_table import load_obsscaling
 from smi_assets.crossmodel.obs_scaling import (
-    ObsScalingData,
     ObservationalScalingLaw,
+    ObsScalingData,
     PCAImputer,
     SigmoidRegressor,
     evaluate_obs_scaling,

@@ -38,6 +38,25 @@ def report_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def prune_command(args: argparse.Namespace) -> int:
+    from smi_assets.maintenance import prune, stale_partitions
+    from smi_assets.pipeline import open_instance
+    from smi_assets.resources import resources_from_environment
+
+    resources = resources_from_environment({**os.environ, "SMI_DATA_DIR": args.data_dir})
+    instance = open_instance(Path(args.data_dir))
+    stale = stale_partitions(instance, resources["inputs"], resources["storage"], resources["modeling"])
+    if not stale:
+        print("nothing to prune: every partition's source is there")
+        return 0
+    print(stale.describe())
+    if args.dry_run:
+        return 0
+    prune(instance, resources["storage"], stale)
+    print(f"removed {len(stale.shards)} shard and {len(stale.checkpoints)} checkpoint partitions with their files and rows")
+    return 0
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser("run-default", help="materialize the whole asset graph (all partitions), as the UI would, with progress")
     run.add_argument("--data-dir", default="data", help="where data, the DuckDB file and (unless DAGSTER_HOME is set) the Dagster instance live")
@@ -46,3 +65,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--data-dir", default="data")
     show.add_argument("--format", choices=["json", "text"], default="text")
     show.set_defaults(run=report_command)
+    cleanup = subparsers.add_parser("prune", help="remove shard and checkpoint partitions whose source file or folder is gone")
+    cleanup.add_argument("--data-dir", default="data")
+    cleanup.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    cleanup.set_defaults(run=prune_command)

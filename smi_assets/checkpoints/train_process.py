@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from training.processes import PARENT_PID_ENV, die_with_parent, parent_pid_from_environment

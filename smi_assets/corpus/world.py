@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 import polars as pl
@@ -358,7 +358,7 @@ def _fill(template: str, subject: str | None, obj: str) -> str:
     return text if subject is None else text.replace("[S]", subject)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _zipf_weights(n: int, exponent: float) -> tuple[float, ...]:
     """Zipf weights of ranks 0..n-1 (rank 0 is the most popular)."""
     return tuple(1.0 / (rank + 1) ** exponent for rank in range(n))

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import polars as pl
 from transformers.utils import logging as transformers_logging
 
-from smi_assets.automation import derived, rescored, trained_when_new
+from smi_assets.automation import rescored, trained_when_new
 from smi_assets.checkpoints import store, train_process
 from smi_assets.defs.corpus.assets import corpus_documents
 from smi_assets.defs.knowledge.assets import cbqa_questions
@@ -149,7 +149,7 @@ def cbqa_scores(context: dg.AssetExecutionContext, storage: StorageResource, mod
     questions = pl.read_parquet(storage.knowledge_path("questions.parquet"))
     decoding = modeling.decoding()
     folder = checkpoint_folder(storage, modeling, checkpoint_id)
-    with storage.connection(read_only=True) as connection:
+    with storage.connection() as connection:
         recorded = store.recorded_weight_file_sha256s(connection, checkpoint_id)
     if not recorded:
         raise InputError(folder, "no sha256 recorded for this checkpoint: materialize its `checkpoints` partition again")

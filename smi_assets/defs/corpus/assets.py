@@ -7,10 +7,11 @@ from smi_assets.automation import derived
 from smi_assets.corpus import sources, world
 from smi_assets.errors import InputError
 from smi_assets.metadata import skipped_records_metadata, table_preview
-from smi_assets.observe import observable_input, CORPUS_FILE, current_versions
+from smi_assets.observe import CORPUS_FILE, current_versions, observable_input
 from smi_assets.partitions import corpus_shards, expected_shards, world_config
 from smi_assets.resources import InputsResource, StorageResource
 from smi_assets.storage import file_fingerprint, write_parquet_atomic
+
 
 @observable_input(
     key=CORPUS_FILE,

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from smi_assets.automation import derived
 from smi_assets.crossmodel import benchmark_table as bt
 from smi_assets.crossmodel.cpp import cpp_inputs, evaluate_cpp
 from smi_assets.crossmodel.design_factors import design_data, evaluate_design_factors
@@ -23,7 +24,6 @@ from smi_assets.crossmodel.obs_scaling import (
     evaluate_obs_scaling,
     obs_scaling_data,
 )
-from smi_assets.automation import derived
 from smi_assets.metadata import plot_metadata, table_preview
 from smi_assets.resources import READS_REFERENCE_TAGS, InputsResource, StorageResource
 from smi_assets.sql import load_sql, sql_statements, transaction

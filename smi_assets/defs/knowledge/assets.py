@@ -6,12 +6,13 @@ import polars as pl
 
 from smi_assets.automation import derived
 from smi_assets.corpus import world
+from smi_assets.knowledge import loaders, questions
 from smi_assets.metadata import offending_rows_check, skipped_records_metadata, table_preview
-from smi_assets.observe import observable_input, TEMPLATES_FILE, TRIPLES_FILE, current_versions
+from smi_assets.observe import TEMPLATES_FILE, TRIPLES_FILE, current_versions, observable_input
 from smi_assets.partitions import world_config
 from smi_assets.resources import InputsResource, StorageResource
-from smi_assets.knowledge import loaders, questions
 from smi_assets.storage import file_fingerprint, publish_snapshot
+
 
 @observable_input(
     key=TRIPLES_FILE,

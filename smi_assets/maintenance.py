@@ -1,0 +1,96 @@
+"""Keeping the instance honest: partitions whose source is gone, and runs whose process died.
+
+- A corpus shard whose file disappeared, or a dropped checkpoint whose folder was deleted,
+  keeps its partition (and its last results) until someone decides: `stale_partitions` finds
+  them, runs of the other partitions skip them, and `prune` (``smi prune``) removes them with
+  their files and rows.
+- A run whose process was killed stays STARTED and keeps its pool slots (the `gpu` pool has
+  one), so every later training would wait forever. `fail_orphaned_runs` finds runs started by
+  `smi run-default` whose process is gone, marks them failed and frees their slots; under the
+  daemon, Dagster's run monitoring (instance template) does the same for launched runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from dataclasses import dataclass
+
+import dagster as dg
+from dagster._core.storage.dagster_run import RunsFilter
+
+from smi_assets.partitions import checkpoint_partitions, corpus_shards, expected_checkpoints, expected_shards
+from smi_assets.resources import InputsResource, ModelingResource, StorageResource
+from smi_assets.sql import sql_statements, transaction
+
+# Tags `smi run-default` puts on its runs, so a later invocation can tell whether they are alive.
+PID_TAG, HOST_TAG = "smi/pid", "smi/host"
+LIVE_STATUSES = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]
+
+
+@dataclass(frozen=True)
+class StalePartitions:
+    shards: list[str]
+    checkpoints: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.shards or self.checkpoints)
+
+    def describe(self) -> str:
+        parts = [f"corpus shards {self.shards}" if self.shards else "", f"checkpoints {self.checkpoints}" if self.checkpoints else ""]
+        return " and ".join(part for part in parts if part) + " lost their source (`smi prune` removes them)"
+
+
+def stale_partitions(instance: dg.DagsterInstance, inputs: InputsResource, storage: StorageResource, modeling: ModelingResource) -> StalePartitions:
+    """Registered partitions that the configured inputs no longer provide."""
+    shards = set(expected_shards(inputs))
+    checkpoints = set(expected_checkpoints(storage, modeling))
+    return StalePartitions(
+        shards=sorted(key for key in instance.get_dynamic_partitions(corpus_shards.name) if key not in shards),
+        checkpoints=sorted(key for key in instance.get_dynamic_partitions(checkpoint_partitions.name) if key not in checkpoints),
+    )
+
+
+def prune(instance: dg.DagsterInstance, storage: StorageResource, stale: StalePartitions) -> None:
+    """Remove stale partitions, their files in the data directory and their rows."""
+    for shard in stale.shards:
+        storage.shard_documents_path(shard).unlink(missing_ok=True)
+        shutil.rmtree(storage.shard_counts_dir(shard), ignore_errors=True)
+        instance.delete_dynamic_partition(corpus_shards.name, shard)
+    if stale.checkpoints and storage.database_path.exists():
+        with storage.connection() as connection, transaction(connection):
+            for checkpoint_id in stale.checkpoints:
+                for statement in sql_statements("checkpoint_delete"):
+                    connection.execute(statement, {"checkpoint_id": checkpoint_id})
+    for checkpoint_id in stale.checkpoints:
+        shutil.rmtree(storage.checkpoint_dir(checkpoint_id), ignore_errors=True)  # ladder outputs only; dropped folders are the user's
+        instance.delete_dynamic_partition(checkpoint_partitions.name, checkpoint_id)
+
+
+def this_process_tags() -> dict[str, str]:
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    """Mark failed the live-looking runs of `smi run-default` invocations on this host whose
+    process is gone, and free the pool slots they held."""
+    orphaned = []
+    for run in instance.get_runs(filters=RunsFilter(statuses=LIVE_STATUSES)):
+        pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
+        if pid is None or host != socket.gethostname() or _process_alive(int(pid)):
+            continue
+        instance.report_run_failed(run, message=f"the process that ran it (pid {pid}) is gone; marked failed by a later `smi run-default`")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        orphaned.append(run)
+    return orphaned

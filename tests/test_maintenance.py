@@ -1,0 +1,67 @@
+"""Stale partitions and orphaned runs: found, reported, removed or freed, never blocking the rest."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+
+import dagster as dg
+
+from smi_assets.maintenance import HOST_TAG, PID_TAG, fail_orphaned_runs, prune, stale_partitions
+from smi_assets.partitions import checkpoint_partitions, corpus_shards
+from smi_assets.resources import InputsResource, ModelingResource, StorageResource
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_a_run_left_started_by_a_dead_process_is_failed_and_frees_its_pool_slot():
+    with dg.instance_for_test() as instance:
+        job = dg.define_asset_job("any").resolve(asset_graph=dg.Definitions(assets=[dg.AssetSpec("x")]).resolve_asset_graph())
+        dead = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED, tags={PID_TAG: str(_dead_pid()), HOST_TAG: socket.gethostname()})
+        alive = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED, tags={PID_TAG: "1", HOST_TAG: socket.gethostname()})
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots("gpu", 1)
+        assert storage.claim_concurrency_slot("gpu", dead.run_id, "checkpoints").is_claimed
+        assert not storage.claim_concurrency_slot("gpu", alive.run_id, "checkpoints").is_claimed, "the dead run holds the only slot"
+
+        assert [run.run_id for run in fail_orphaned_runs(instance)] == [dead.run_id]
+        assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(alive.run_id).status == dg.DagsterRunStatus.STARTED
+        assert storage.get_concurrency_info("gpu").active_slot_count == 0
+
+
+def test_a_vanished_shard_and_checkpoint_are_reported_then_pruned_with_their_files(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("kept", "gone"):
+        (corpus / f"{name}.jsonl").write_text('{"text": "x"}\n')
+    storage = StorageResource(data_dir=str(tmp_path / "data"))
+    inputs = InputsResource(corpus_source="files", corpus_glob=str(corpus / "*.jsonl"))
+    ladder = tmp_path / "ladder.json"
+    ladder.write_text(json.dumps({}))
+    modeling = ModelingResource(ladder_file=str(ladder))
+    dropped = storage.incoming_checkpoints_dir / "dropped"
+    dropped.mkdir(parents=True)
+    (dropped / "config.json").write_text("{}")
+    for shard in ("kept", "gone"):
+        storage.shard_counts_dir(shard).mkdir(parents=True)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(corpus_shards.name, ["kept", "gone"])
+        instance.add_dynamic_partitions(checkpoint_partitions.name, ["dropped"])
+        assert not stale_partitions(instance, inputs, storage, modeling)
+
+        (corpus / "gone.jsonl").unlink()
+        (dropped / "config.json").unlink()
+        stale = stale_partitions(instance, inputs, storage, modeling)
+        assert (stale.shards, stale.checkpoints) == (["gone"], ["dropped"])
+        assert "smi prune" in stale.describe()
+
+        prune(instance, storage, stale)
+        assert instance.get_dynamic_partitions(corpus_shards.name) == ["kept"]
+        assert instance.get_dynamic_partitions(checkpoint_partitions.name) == []
+        assert storage.shard_counts_dir("kept").is_dir() and not storage.shard_counts_dir("gone").exists()
