@@ -120,6 +120,7 @@ def _iter_json_lines(
 ) -> Iterator[LoadResult]:
     opener = gzip.open if path.name.endswith(".gz") else open
     seen = _SeenIds(path, tracked=id_field is not None)
+    stem = path.stem
     doc_ids: list[str] = []
     texts: list[str] = []
     n_skipped = batch_size = 0
@@ -145,7 +146,7 @@ def _iter_json_lines(
                 text = record[text_field]
                 if not isinstance(text, str):
                     raise InputError(path, f"text field {text_field!r} is {type(text).__name__}, not a string", **where)
-                doc_id = f"{path.stem}:{line_number}" if id_field is None else _document_id(record.get(id_field), path, where)
+                doc_id = f"{stem}:{line_number}" if id_field is None else _document_id(record.get(id_field), path, where)
                 seen.check(doc_id, where)
             except InputError:
                 if on_error == "raise":
