@@ -31,9 +31,10 @@ CasePolicy = Literal["sensitive", "insensitive"]
 Unit = Literal["document", "sentence", "window"]
 
 # Every maximal run of non-word characters (a run of two or more, or a single character
-# other than a plain space) becomes one space, so a text is reduced to its words joined by
-# single spaces. Single spaces, by far the most common separator, are not matched at all,
-# which keeps this one regex pass several times faster than the automaton scan after it.
+# other than a plain space) becomes one space, so a text padded with a space each side is
+# reduced to its words joined and surrounded by single spaces. Single spaces, by far the
+# most common separator, are not matched at all, which keeps this one regex pass several
+# times faster than the automaton scan after it.
 _NON_WORD_RUN = r"[^\w]{2,}|[^\w ]"
 
 # A sentence ends at ., ! or ? (with any closing quotes or brackets) followed by whitespace,
@@ -79,11 +80,13 @@ def split_units(texts: pl.Series, unit: Unit, window_tokens: int = 64) -> pl.Ser
 
 
 def normalise_words(text: pl.Expr, case: CasePolicy) -> pl.Expr:
-    """Reduce texts to their words joined by single spaces, padded with one space each side."""
+    """Reduce texts to their words joined by single spaces, padded with one space each side
+    (a text without words becomes one space)."""
     if case == "insensitive":
         text = text.str.to_lowercase()
-    words = text.str.replace_all(_NON_WORD_RUN, " ").str.strip_chars(" ")
-    return pl.concat_str(pl.lit(" "), words, pl.lit(" "))
+    # Padding first makes any leading or trailing non-word run part of a run the regex
+    # replaces, so no strip pass (another copy of the text) is needed.
+    return pl.concat_str(pl.lit(" "), text, pl.lit(" ")).str.replace_all(_NON_WORD_RUN, " ")
 
 
 def entity_patterns(triples: pl.DataFrame, mode: MatchMode, case: CasePolicy) -> pl.DataFrame:
@@ -105,8 +108,8 @@ def entity_patterns(triples: pl.DataFrame, mode: MatchMode, case: CasePolicy) ->
                 triples.select(entity=name_column, surface=alias_column).explode("surface").drop_nulls("surface")
             )
     forms = pl.concat(surfaces).with_columns(pattern=normalise_words(pl.col("surface"), case))
-    # A form with no word characters normalises to two spaces, which the normalised text
-    # (single spaces only) never contains: drop it rather than hand it to the automaton.
+    # A form with no word characters normalises to one space, which every normalised text
+    # contains: drop it, since it names no word.
     return forms.filter(pl.col("pattern").str.contains(r"\w")).select("entity", "pattern").unique()
 
 
@@ -157,7 +160,7 @@ class EntityMatcher:
                 "unit",
                 scanned.str.extract_many(self.search_patterns.implode(), overlapping=True)
                 .cast(pl.List(pattern_type))
-                .list.eval(pl.element().to_physical())
+                .to_physical()
                 .list.unique()
                 .alias("pattern"),
             )
