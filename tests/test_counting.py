@@ -251,8 +251,12 @@ STREAMING_CONFIGS = [
 BATCHINGS = [(1, 1 << 30), (7, 1 << 30), (1000, 90)]
 
 
-def write_corpus_with_bad_lines(path: Path, documents: pl.DataFrame) -> int:
-    """The documents as JSON lines with a bad line after every 17th; returns the bad count."""
+def corpus_with_bad_lines(path: Path, seed: int, n_documents: int, n_triples: int) -> tuple[pl.DataFrame, int]:
+    """Random documents written to `path` as JSON lines with a bad line after every 17th,
+    and random triples of their entities; returns the triples and the bad line count."""
+    rng = random.Random(seed)
+    documents = random_documents(rng, n_documents)
+    triples = triples_frame([(rng.choice(ENTITIES), rng.choice(ENTITIES)) for _ in range(n_triples)])
     lines, n_bad = [], 0
     for number, text in enumerate(documents.get_column("text")):
         lines.append(json.dumps({"text": text + ". " + text}).encode())
@@ -260,15 +264,12 @@ def write_corpus_with_bad_lines(path: Path, documents: pl.DataFrame) -> int:
             lines.append([b'{"text": 3}', b"{broken", b'{"text": "caf\xe9"}'][n_bad % 3])
             n_bad += 1
     path.write_bytes(b"\n".join(lines) + b"\n")
-    return n_bad
+    return triples, n_bad
 
 
 def test_streamed_file_counts_equal_whole_file_counts(tmp_path: Path):
-    rng = random.Random(5)
-    documents = random_documents(rng, 160)
-    triples = triples_frame([(rng.choice(ENTITIES), rng.choice(ENTITIES)) for _ in range(25)])
     path = tmp_path / "corpus.jsonl"
-    n_bad = write_corpus_with_bad_lines(path, documents)
+    triples, n_bad = corpus_with_bad_lines(path, seed=5, n_documents=160, n_triples=25)
     whole = read_documents(path, on_error="skip")
     assert whole.n_skipped == n_bad > 0
     for config in STREAMING_CONFIGS:
@@ -284,11 +285,8 @@ def test_streamed_file_counts_equal_whole_file_counts(tmp_path: Path):
 
 
 def test_shard_parquet_written_and_counted_in_batches_equals_whole_file(tmp_path: Path):
-    rng = random.Random(9)
-    documents = random_documents(rng, 120)
-    triples = triples_frame([(rng.choice(ENTITIES), rng.choice(ENTITIES)) for _ in range(20)])
     source = tmp_path / "corpus.jsonl"
-    n_bad = write_corpus_with_bad_lines(source, documents)
+    triples, n_bad = corpus_with_bad_lines(source, seed=9, n_documents=120, n_triples=20)
     shard = tmp_path / "corpus" / "shard-a.parquet"
     stats = write_shard_documents(iter_documents(source, on_error="skip", batch_rows=13), shard)
     whole = read_documents(source, on_error="skip").frame

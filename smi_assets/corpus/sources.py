@@ -332,20 +332,9 @@ def iter_saved_dataset(
         yield _table_batch(frame, path, text_field, id_field, prefix, "raise", offset + 1, seen).frame
 
 
-def read_saved_dataset(
-    path: str | Path,
-    *,
-    text_field: str = "text",
-    id_field: str | None = None,
-    split: str | None = None,
-    num_shards: int = 1,
-    shard_index: int = 0,
-) -> pl.DataFrame:
-    """All documents of :func:`iter_saved_dataset` (same arguments) in one frame."""
-    batches = iter_saved_dataset(
-        path, text_field=text_field, id_field=id_field, split=split, num_shards=num_shards, shard_index=shard_index
-    )
-    return _collect(LoadResult(frame) for frame in batches).frame
+def read_saved_dataset(path: str | Path, **options) -> pl.DataFrame:
+    """All documents of :func:`iter_saved_dataset` (same keyword options) in one frame."""
+    return _collect(LoadResult(frame) for frame in iter_saved_dataset(path, **options)).frame
 
 
 def write_shard_documents(
