@@ -304,3 +304,17 @@ def test_build_questions_fills_subject_and_lists_answers():
     ]
     with pytest.raises(InputError, match="no cloze templates for relation"):
         build_questions(triples, {"born": ["[S] was born in"]})
+
+
+def test_table_batches_are_bounded_by_bytes_too(tmp_path):
+    texts = [("x" * 1000) + str(n) for n in range(40)]
+    path = tmp_path / "wide.parquet"
+    pl.DataFrame({"text": texts}).write_parquet(path, row_group_size=40)
+    batches = list(iter_documents(path, batch_rows=100, batch_bytes=10_000))
+    assert max(len(batch.frame) for batch in batches) <= 10 and len(batches) >= 4
+    assert pl.concat(batch.frame for batch in batches)["text"].to_list() == texts
+    datasets = pytest.importorskip("datasets")
+    saved = tmp_path / "wide-saved"
+    datasets.Dataset.from_dict({"text": texts}).save_to_disk(str(saved))
+    frames = list(iter_saved_dataset(saved, batch_rows=100, batch_bytes=10_000))
+    assert max(len(frame) for frame in frames) <= 10 and pl.concat(frames)["text"].to_list() == texts

@@ -32,6 +32,7 @@ _SHARD_ARROW_SCHEMA = pa.schema([("doc_id", pa.large_string()), ("text", pa.larg
 DEFAULT_BATCH_ROWS = 50_000
 DEFAULT_BATCH_BYTES = 32 * 2**20
 SHARD_HEAD_ROWS = 5  # documents kept in ShardStats.head, for previews
+_PARQUET_READ_BUFFER = 8 * 2**20
 JSON_LINES_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz")
 PARQUET_SUFFIXES = (".parquet",)
 
@@ -206,9 +207,18 @@ def _table_batch(
     return LoadResult(kept.drop("row"), len(bad_rows))
 
 
-def _iter_parquet(path: Path, text_field: str, id_field: str | None, on_error: OnError, batch_rows: int) -> Iterator[LoadResult]:
+def _rows_per_batch(batch_rows: int, batch_bytes: int, total_bytes: int, n_rows: int) -> int:
+    """At most `batch_rows`, and about `batch_bytes` of a table of `total_bytes` in `n_rows`."""
+    return max(1, min(batch_rows, batch_bytes * n_rows // max(total_bytes, 1)))
+
+
+def _iter_parquet(
+    path: Path, text_field: str, id_field: str | None, on_error: OnError, batch_rows: int, batch_bytes: int
+) -> Iterator[LoadResult]:
     try:
-        parquet = pq.ParquetFile(path)
+        # A read buffer makes pyarrow read a column chunk page by page instead of whole, so a
+        # file written as one huge row group is still read a batch at a time.
+        parquet = pq.ParquetFile(path, buffer_size=_PARQUET_READ_BUFFER)
         schema = pl.from_arrow(parquet.schema_arrow.empty_table()).schema
     except Exception as error:  # pyarrow raises several unrelated types for unreadable files
         raise InputError(path, f"not a readable Parquet file ({error})") from None
@@ -217,8 +227,16 @@ def _iter_parquet(path: Path, text_field: str, id_field: str | None, on_error: O
         raise InputError(path, "the table is empty: no documents")
     seen = _SeenIds(path, tracked=id_field is not None)
     columns = list(dict.fromkeys(column for column in (text_field, id_field) if column is not None))
+    metadata = parquet.metadata
+    column_indices = [parquet.schema_arrow.get_field_index(column) for column in columns]
+    total_bytes = sum(
+        metadata.row_group(group).column(index).total_uncompressed_size
+        for group in range(metadata.num_row_groups)
+        for index in column_indices
+    )
+    rows = _rows_per_batch(batch_rows, batch_bytes, total_bytes, metadata.num_rows)
     first_row = 1
-    batches = parquet.iter_batches(batch_size=batch_rows, columns=columns)
+    batches = parquet.iter_batches(batch_size=rows, columns=columns)
     while True:
         try:
             batch = next(batches, None)
@@ -242,9 +260,10 @@ def iter_documents(
 ) -> Iterator[LoadResult]:
     """The documents of one JSON-lines (optionally gzipped) or Parquet file, in batches.
 
-    Each batch is a :class:`LoadResult` of at most `batch_rows` documents (JSON lines: also
-    about `batch_bytes` of input at most; Parquet: read by row group) and the number of bad
-    records skipped since the previous batch, so memory does not grow with the file. The
+    Each batch is a :class:`LoadResult` of at most `batch_rows` documents and about
+    `batch_bytes` of input (JSON lines: the lines read; Parquet: the columns read, uncompressed,
+    by their average row size) and the number of bad records skipped since the previous batch,
+    so memory does not grow with the file. The
     batches together hold exactly what :func:`read_documents` returns. Errors are raised
     when the reader reaches the bad record (or, for a missing column or an empty file,
     before the first batch).
@@ -256,7 +275,7 @@ def iter_documents(
         raise InputError(path, "no such file")
     name = path.name.lower()
     if name.endswith(PARQUET_SUFFIXES):
-        return _iter_parquet(path, text_field, id_field, on_error, batch_rows)
+        return _iter_parquet(path, text_field, id_field, on_error, batch_rows, batch_bytes)
     if name.endswith(JSON_LINES_SUFFIXES):
         return _iter_json_lines(path, text_field, id_field, on_error, batch_rows, batch_bytes)
     raise InputError(path, f"unsupported corpus file type; expected one of {JSON_LINES_SUFFIXES + PARQUET_SUFFIXES}")
@@ -290,9 +309,11 @@ def iter_saved_dataset(
     num_shards: int = 1,
     shard_index: int = 0,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
 ) -> Iterator[pl.DataFrame]:
     """Documents from a Hugging Face dataset written with ``save_to_disk``, in batches of at
-    most `batch_rows` (the dataset is memory-mapped, so only a batch is held in memory).
+    most `batch_rows` and about `batch_bytes` (by the average row size of the columns read;
+    the dataset is memory-mapped, so only a batch is held in memory).
 
     A DatasetDict needs `split` unless it has exactly one. ``num_shards``/``shard_index``
     read one contiguous shard (``Dataset.shard``), so a large dataset can be partitioned.
@@ -302,8 +323,8 @@ def iter_saved_dataset(
     import datasets  # imported here: it is slow to import and only this reader needs it
 
     path = Path(path)
-    if batch_rows < 1:
-        raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
+    if batch_rows < 1 or batch_bytes < 1:
+        raise ValueError(f"batch_rows and batch_bytes must be at least 1, got {batch_rows} and {batch_bytes}")
     try:
         loaded = datasets.load_from_disk(str(path))
     except (FileNotFoundError, ValueError) as error:
@@ -327,8 +348,9 @@ def iter_saved_dataset(
     if start == stop:
         raise InputError(path, "the table is empty: no documents")
     seen = _SeenIds(path, tracked=id_field is not None)
-    for offset in range(start, stop, batch_rows):
-        frame = pl.from_arrow(rows[offset : min(offset + batch_rows, stop)])
+    step = _rows_per_batch(batch_rows, batch_bytes, rows.data.nbytes, len(rows))
+    for offset in range(start, stop, step):
+        frame = pl.from_arrow(rows[offset : min(offset + step, stop)])
         yield _table_batch(frame, path, text_field, id_field, prefix, "raise", offset + 1, seen).frame
 
 

@@ -187,16 +187,19 @@ def count_shard(documents: pl.DataFrame, triples: pl.DataFrame, config: CountCon
 
 
 def count_shard_file(
-    parquet_path: str | Path, triples: pl.DataFrame, config: CountConfig, *, batch_rows: int = DEFAULT_BATCH_ROWS
+    parquet_path: str | Path,
+    triples: pl.DataFrame,
+    config: CountConfig,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
 ) -> ShardCounts:
     """Count a shard's documents file (Parquet with a ``text`` column, as written by
-    :func:`~smi_assets.corpus.sources.write_shard_documents`), reading `batch_rows` rows at a
-    time, so memory does not grow with the file."""
-    texts = (
-        batch.frame.get_column("text")
-        for batch in iter_documents(parquet_path, batch_rows=batch_rows)
-    )
-    return TripleCounter.build(triples, config).count(texts)
+    :func:`~smi_assets.corpus.sources.write_shard_documents`), a batch of at most
+    `batch_rows` rows and about `batch_bytes` at a time, so memory does not grow with the
+    file."""
+    counts, _ = count_documents_file(parquet_path, triples, config, batch_rows=batch_rows, batch_bytes=batch_bytes)
+    return counts
 
 
 def count_documents_file(
