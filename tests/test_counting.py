@@ -318,6 +318,8 @@ def test_shard_writer_keeps_the_previous_file_when_reading_fails(tmp_path: Path)
     shard = tmp_path / "shard.parquet"
     assert write_shard_documents(iter_documents(good, batch_rows=1), shard).documents == 2
     before = shard.read_bytes()
+    write_shard_documents(iter_documents(good, batch_rows=1), shard)
+    assert shard.read_bytes() == before  # the same documents give the same bytes (data version)
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"text": "z"}) + "\n{oops\n")
     with pytest.raises(InputError, match="bad.jsonl, line 2"):
