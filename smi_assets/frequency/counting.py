@@ -5,6 +5,10 @@ the number of co-occurrence units, the number of units mentioning each entity, a
 number of units mentioning both the subject and the object of each triple. Summing them over
 shards (``sql/knowledge_frequency.sql``) gives, per triple, the 2x2 table N, N_s, N_o, N_so,
 N_s_only, N_o_only, N_neither, so memory stays bounded by the per-shard tables.
+
+A shard is counted batch by batch (:class:`TripleCounter`; :func:`count_shard_file` and
+:func:`count_documents_file` stream a file), so memory does not grow with the shard either:
+units never span documents, so the per-batch counts add up to the whole shard's exactly.
 """
 
 from __future__ import annotations
