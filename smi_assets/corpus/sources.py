@@ -236,17 +236,20 @@ def _iter_parquet(
     )
     rows = _rows_per_batch(batch_rows, batch_bytes, total_bytes, metadata.num_rows)
     first_row = 1
-    batches = parquet.iter_batches(batch_size=rows, columns=columns)
-    while True:
-        try:
-            batch = next(batches, None)
-        except Exception as error:  # a corrupt page shows only when it is read
-            raise InputError(path, f"not a readable Parquet file ({error})", row=first_row) from None
-        if batch is None:
-            return
-        frame = pl.from_arrow(batch)
-        yield _table_batch(frame, path, text_field, id_field, path.stem, on_error, first_row, seen)
-        first_row += len(frame)
+    for group in range(metadata.num_row_groups):
+        # One reader per row group: a single reader over the whole file keeps about 1 MB per
+        # row group it has read (pyarrow 26), so its memory grew with the file.
+        batches = parquet.iter_batches(batch_size=rows, row_groups=[group], columns=columns)
+        while True:
+            try:
+                batch = next(batches, None)
+            except Exception as error:  # a corrupt page shows only when it is read
+                raise InputError(path, f"not a readable Parquet file ({error})", row=first_row) from None
+            if batch is None:
+                break
+            frame = pl.from_arrow(batch)
+            yield _table_batch(frame, path, text_field, id_field, path.stem, on_error, first_row, seen)
+            first_row += len(frame)
 
 
 def iter_documents(
