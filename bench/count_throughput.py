@@ -7,13 +7,18 @@ and `word` mode, and its ratio against, all measured in this run on the same tex
 - spaCy's PhraseMatcher over all entities (blank English tokenizer), on a sample;
 - the raw polars `str.extract_many` scan (Rust Aho-Corasick) of all entities over the whole
   corpus, the floor any polars-based counter pays.
-Targets: at least 1000x the reference rule, and at least a third of the raw scan rate.
+Targets: `word` mode at least 1000x the reference rule, and `paper` mode at least 0.8 of
+the raw scan rate. Rates are per core: megabytes per CPU second of this process (all its
+threads), which other processes on a shared machine barely change, unlike wall time.
+Every measurement (scan, reference rule, both modes) is repeated `--rounds` times,
+interleaved, and each round's ratios are printed; the verdict uses each measurement's
+fastest round.
 The counting stage is first run on the reference sample (to check that `paper` mode agrees
 exactly with the reference rule), which also pays the one-time start-up costs of the
 process (DuckDB's first query takes about 0.25 s) before the timed runs.
 
 For the one-process figure run it as
-    POLARS_MAX_THREADS=1 python bench/count_throughput.py [--size-mb 100]
+    POLARS_MAX_THREADS=1 python bench/count_throughput.py [--size-mb 100] [--rounds 3]
 The text is generated here (sentences mixing the triples' entities with filler words) and
 never written to the repository.
 """
@@ -129,7 +134,7 @@ def reference_rule(texts: list[str], triples: pl.DataFrame) -> pl.DataFrame:
 
 
 def phrase_matcher_seconds(texts: list[str], triples: pl.DataFrame) -> float:
-    """Time spaCy's PhraseMatcher (all entities, blank English tokenizer) over the texts."""
+    """CPU seconds of spaCy's PhraseMatcher (all entities, blank English tokenizer) over the texts."""
     import spacy
     from spacy.matcher import PhraseMatcher
 
@@ -137,16 +142,20 @@ def phrase_matcher_seconds(texts: list[str], triples: pl.DataFrame) -> float:
     matcher = PhraseMatcher(nlp.vocab)
     names = sorted(set(triples.get_column("subj")) | set(triples.get_column("obj")))
     matcher.add("ENTITY", list(nlp.tokenizer.pipe(names)))
-    started = time.perf_counter()
+    started = time.process_time()
     for doc in nlp.tokenizer.pipe(texts):
         matcher(doc)
-    return time.perf_counter() - started
+    return time.process_time() - started
 
 
-def timed(function, *args):
-    started = time.perf_counter()
+def timed(function, *args, clock=time.perf_counter):
+    started = clock()
     result = function(*args)
-    return result, time.perf_counter() - started
+    return result, clock() - started
+
+
+WORD_VERSUS_REFERENCE = 1000  # word mode's rate / the reference rule's
+PAPER_VERSUS_SCAN = 0.8  # paper mode's rate / the raw extract_many scan's
 
 
 def main() -> int:
@@ -155,6 +164,7 @@ def main() -> int:
     parser.add_argument("--shard-mb", type=float, default=25.0, help="shard size (default 25)")
     parser.add_argument("--reference-mb", type=float, default=0.05, help="sample for the reference rule (default 0.05)")
     parser.add_argument("--spacy-mb", type=float, default=0.5, help="sample for spaCy's PhraseMatcher (default 0.5)")
+    parser.add_argument("--rounds", type=int, default=3, help="measurement rounds (default 3)")
     args = parser.parse_args()
     if not PARAREL.is_file():
         print(f"reference data absent: {PARAREL}", file=sys.stderr)
@@ -166,43 +176,60 @@ def main() -> int:
     print(f"polars threads: {pl.thread_pool_size()}")
     print(f"triples: {len(triples)}; corpus: {len(documents)} documents, {corpus_mb:.1f} MB (generated in {generate_seconds:.1f} s)")
 
-    patterns = pl.Series(sorted({" " + name for name in set(triples["subj"]) | set(triples["obj"])}))
-    _, scan_seconds = timed(lambda: documents.select(pl.col("text").str.extract_many(patterns.implode(), overlapping=True)))
-    scan_rate = corpus_mb / scan_seconds
-    print(f"raw polars extract_many scan: {scan_rate:.1f} MB/s")
-
     reference_sample = sample(documents, args.reference_mb)
     reference_mb = megabytes(reference_sample)
-    expected, reference_seconds = timed(reference_rule, reference_sample.get_column("text").to_list(), triples)
-    reference_rate = reference_mb / reference_seconds
+    reference_texts = reference_sample.get_column("text").to_list()
+    expected = reference_rule(reference_texts, triples)
     ours = count_corpus([reference_sample], triples, CountConfig(match_mode="paper")).select(expected.columns)
     agreement = "agree exactly" if ours.sort("idx").equals(expected.sort("idx")) else "DISAGREE"
-    print(f"reference rule: {reference_rate:.4f} MB/s on {reference_mb:.3f} MB; paper-mode counts {agreement} on it")
+    print(f"paper-mode counts {agreement} with the reference rule on {reference_mb:.3f} MB")
 
-    rates = {}
-    for mode in ("paper", "word"):
-        frequency, seconds = timed(count_corpus, shards(documents, args.shard_mb), triples, CountConfig(match_mode=mode))
-        rates[mode] = corpus_mb / seconds
+    patterns = pl.Series(sorted({" " + name for name in set(triples["subj"]) | set(triples["obj"])}))
+    measurements = {
+        "scan": (corpus_mb, lambda: documents.select(pl.col("text").str.extract_many(patterns.implode(), overlapping=True))),
+        "reference": (reference_mb, lambda: reference_rule(reference_texts, triples)),
+        **{
+            mode: (corpus_mb, lambda mode=mode: count_corpus(shards(documents, args.shard_mb), triples, CountConfig(match_mode=mode)))
+            for mode in ("paper", "word")
+        },
+    }
+    best: dict[str, float] = {}
+    for round_number in range(1, args.rounds + 1):
+        rates = {}
+        for name, (size_mb, run) in measurements.items():
+            _, seconds = timed(run, clock=time.process_time)
+            rates[name] = size_mb / seconds
+            best[name] = max(best.get(name, 0.0), rates[name])
         print(
-            f"count {mode}: {rates[mode]:.1f} MB/s ({seconds:.1f} s; {(frequency['N_so'] > 0).sum()} triples co-occur; "
-            f"{rates[mode] / scan_rate:.2f} of the raw scan rate)"
+            f"round {round_number}: scan {rates['scan']:.1f} MB/s, reference rule {rates['reference']:.4f} MB/s, "
+            f"paper {rates['paper']:.1f} MB/s ({rates['paper'] / rates['scan']:.2f} of the scan, "
+            f"{rates['paper'] / rates['reference']:,.0f}x the reference), word {rates['word']:.1f} MB/s "
+            f"({rates['word'] / rates['scan']:.2f} of the scan, {rates['word'] / rates['reference']:,.0f}x the reference)",
+            flush=True,
         )
 
     spacy_sample = sample(documents, args.spacy_mb)
     spacy_rate = megabytes(spacy_sample) / phrase_matcher_seconds(spacy_sample.get_column("text").to_list(), triples)
     print(f"spaCy PhraseMatcher: {spacy_rate:.2f} MB/s on {megabytes(spacy_sample):.2f} MB")
-
-    passed = agreement == "agree exactly"
-    for mode, rate in rates.items():
-        versus_reference = rate / reference_rate
-        versus_scan = rate / scan_rate
-        ok = versus_reference >= 1000 and versus_scan >= 1 / 3
-        passed &= ok
+    print(
+        f"fastest of {args.rounds} rounds, MB per CPU second: raw polars extract_many scan {best['scan']:.1f} MB/s; reference rule "
+        f"{best['reference']:.4f} MB/s; paper {best['paper']:.1f} MB/s; word {best['word']:.1f} MB/s"
+    )
+    for mode in ("paper", "word"):
         print(
-            f"{mode}: {versus_reference:,.0f}x the reference rule, {rate / spacy_rate:,.0f}x spaCy PhraseMatcher, "
-            f"{versus_scan:.2f} of the raw scan: {'PASS' if ok else 'FAIL'} (targets 1000x and 0.33)"
+            f"{mode}: {best[mode] / best['reference']:,.0f}x the reference rule, {best[mode] / spacy_rate:,.0f}x spaCy "
+            f"PhraseMatcher, {best[mode] / best['scan']:.2f} of the raw scan"
         )
-    return 0 if passed else 1
+    word_ratio = best["word"] / best["reference"]
+    paper_ratio = best["paper"] / best["scan"]
+    verdicts = {
+        "paper-mode counts equal the reference rule's": agreement == "agree exactly",
+        f"word mode {word_ratio:,.0f}x the reference rule (target {WORD_VERSUS_REFERENCE}x)": word_ratio >= WORD_VERSUS_REFERENCE,
+        f"paper mode {paper_ratio:.2f} of the raw scan (target {PAPER_VERSUS_SCAN})": paper_ratio >= PAPER_VERSUS_SCAN,
+    }
+    for claim, ok in verdicts.items():
+        print(f"{'PASS' if ok else 'FAIL'}: {claim}")
+    return 0 if all(verdicts.values()) else 1
 
 
 if __name__ == "__main__":

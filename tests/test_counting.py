@@ -8,16 +8,23 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from smi_assets.cli import main as smi_main
+from smi_assets.corpus.sources import iter_documents, read_documents, write_shard_documents
+from smi_assets.errors import InputError
 from smi_assets.frequency.counting import (
     FREQUENCY_COLUMNS,
     SHARD_COUNTS_FILE,
     CountConfig,
+    TripleCounter,
     count_corpus,
+    count_documents_file,
     count_shard,
+    count_shard_file,
     knowledge_frequency,
+    sum_shard_counts,
     write_shard_counts,
 )
 from smi_assets.resources import DEFAULT_REFERENCE_DIR
@@ -227,3 +234,99 @@ def test_smi_count_reports_bad_input(tmp_path: Path, capsys):
     assert smi_main(["count", "--corpus", str(triples_path), "--triples", str(triples_path), "--match", "paper",
                      "--case", "insensitive", "--out", str(tmp_path / "o.parquet")]) == 2  # fmt: skip
     assert not (tmp_path / "o.parquet").exists()
+
+
+# --- streaming: a file counted in batches gives exactly the whole-file counts ------------------
+
+STREAMING_CONFIGS = [
+    CountConfig(match_mode="paper"),
+    CountConfig(match_mode="paper", unit="sentence"),
+    CountConfig(match_mode="paper", unit="window", window_tokens=2),
+    CountConfig(),
+    CountConfig(case="insensitive", unit="sentence"),
+    CountConfig(unit="window", window_tokens=3),
+]
+# (batch_rows, batch_bytes): one document a batch, a row count that splits the file
+# unevenly, and a byte bound that closes batches of varying row counts.
+BATCHINGS = [(1, 1 << 30), (7, 1 << 30), (1000, 90)]
+
+
+def corpus_with_bad_lines(path: Path, seed: int, n_documents: int, n_triples: int) -> tuple[pl.DataFrame, int]:
+    """Random documents written to `path` as JSON lines with a bad line after every 17th,
+    and random triples of their entities; returns the triples and the bad line count."""
+    rng = random.Random(seed)
+    documents = random_documents(rng, n_documents)
+    triples = triples_frame([(rng.choice(ENTITIES), rng.choice(ENTITIES)) for _ in range(n_triples)])
+    lines, n_bad = [], 0
+    for number, text in enumerate(documents.get_column("text")):
+        lines.append(json.dumps({"text": text + ". " + text}).encode())
+        if number % 17 == 5:
+            lines.append([b'{"text": 3}', b"{broken", b'{"text": "caf\xe9"}'][n_bad % 3])
+            n_bad += 1
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return triples, n_bad
+
+
+def test_streamed_file_counts_equal_whole_file_counts(tmp_path: Path):
+    path = tmp_path / "corpus.jsonl"
+    triples, n_bad = corpus_with_bad_lines(path, seed=5, n_documents=160, n_triples=25)
+    whole = read_documents(path, on_error="skip")
+    assert whole.n_skipped == n_bad > 0
+    for config in STREAMING_CONFIGS:
+        expected = count_corpus([whole.frame], triples, config)
+        assert expected["N_so"].sum() > 0, config
+        counter = TripleCounter.build(triples, config)
+        for batch_rows, batch_bytes in BATCHINGS:
+            counts, n_skipped = count_documents_file(
+                path, triples, config, on_error="skip", batch_rows=batch_rows, batch_bytes=batch_bytes, counter=counter
+            )
+            assert n_skipped == n_bad
+            assert sum_shard_counts([counts], triples).equals(expected), (config, batch_rows, batch_bytes)
+
+
+def test_shard_parquet_written_and_counted_in_batches_equals_whole_file(tmp_path: Path):
+    source = tmp_path / "corpus.jsonl"
+    triples, n_bad = corpus_with_bad_lines(source, seed=9, n_documents=120, n_triples=20)
+    shard = tmp_path / "corpus" / "shard-a.parquet"
+    stats = write_shard_documents(iter_documents(source, on_error="skip", batch_rows=13), shard)
+    whole = read_documents(source, on_error="skip").frame
+    assert pl.read_parquet(shard).equals(whole)
+    assert (stats.documents, stats.skipped, stats.bytes) == (len(whole), n_bad, whole["text"].str.len_bytes().sum())
+    assert pq.ParquetFile(shard).metadata.num_row_groups == -(-len(whole) // 13)
+    for config in STREAMING_CONFIGS:
+        expected = count_shard(whole, triples, config)
+        for batch_rows in (1, 10, 10_000):
+            counts = count_shard_file(shard, triples, config, batch_rows=batch_rows)
+            assert counts.n_units == expected.n_units
+            assert counts.entity_units.equals(expected.entity_units) and counts.pair_units.equals(expected.pair_units)
+
+
+def test_streaming_bad_input_names_the_file_and_line(tmp_path: Path):
+    triples = triples_frame([("Paris", "France")])
+    path = tmp_path / "late.jsonl"
+    path.write_text("".join(json.dumps({"text": f"x Paris {n}"}) + "\n" for n in range(40)) + '{"text": "x France"\n')
+    with pytest.raises(InputError, match="malformed JSON") as raised:
+        count_documents_file(path, triples, CountConfig(), batch_rows=3)
+    assert raised.value.line == 41 and "late.jsonl, line 41" in str(raised.value)
+    counts, n_skipped = count_documents_file(path, triples, CountConfig(), batch_rows=3, on_error="skip")
+    assert (counts.n_units, n_skipped) == (40, 1)
+
+
+def test_shard_writer_keeps_the_previous_file_when_reading_fails(tmp_path: Path):
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"text": "x Paris"}) + "\n" + json.dumps({"text": "y"}) + "\n")
+    shard = tmp_path / "shard.parquet"
+    assert write_shard_documents(iter_documents(good, batch_rows=1), shard).documents == 2
+    before = shard.read_bytes()
+    write_shard_documents(iter_documents(good, batch_rows=1), shard)
+    assert shard.read_bytes() == before  # the same documents give the same bytes (data version)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"text": "z"}) + "\n{oops\n")
+    with pytest.raises(InputError, match="bad.jsonl, line 2"):
+        write_shard_documents(iter_documents(bad, batch_rows=1), shard)
+    only_bad = tmp_path / "only-bad.jsonl"
+    only_bad.write_text("{oops\n")
+    with pytest.raises(InputError, match="only-bad.jsonl: the shard has no documents"):
+        write_shard_documents(iter_documents(only_bad, on_error="skip"), shard, source=only_bad)
+    assert shard.read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["bad.jsonl", "good.jsonl", "only-bad.jsonl", "shard.parquet"]

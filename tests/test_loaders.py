@@ -10,6 +10,8 @@ import pytest
 
 from smi_assets.corpus.sources import (
     corpus_shards,
+    iter_documents,
+    iter_saved_dataset,
     list_corpus_files,
     read_documents,
     read_saved_dataset,
@@ -92,6 +94,20 @@ def test_duplicate_document_ids(tmp_path):
     assert kept.n_skipped == 1 and kept.frame["text"].to_list() == ["Anna was born in Paris."]
 
 
+def test_json_lines_batches_hold_the_whole_file_and_ids_repeat_across_batches(tmp_path):
+    lines = [json.dumps({"text": f"t{n}", "id": f"d{n % 7}"}).encode() for n in range(10)]
+    path = write_lines(tmp_path / "rep.jsonl", lines[:4] + [b"{bad"] + lines[4:])
+    for batch_rows, batch_bytes in ((1, 1 << 20), (3, 1 << 20), (100, 60)):
+        batches = list(iter_documents(path, id_field="id", on_error="skip", batch_rows=batch_rows, batch_bytes=batch_bytes))
+        assert all(len(batch.frame) <= batch_rows for batch in batches)
+        assert pl.concat(batch.frame for batch in batches)["doc_id"].to_list() == [f"d{n}" for n in range(7)]
+        assert sum(batch.n_skipped for batch in batches) == 1 + 3  # the bad line, then d0..d2 again
+        assert read_documents(path, id_field="id", on_error="skip").frame.equals(pl.concat(batch.frame for batch in batches))
+    repeated = write_lines(tmp_path / "repeated.jsonl", lines)
+    with pytest.raises(InputError, match="repeated.jsonl, line 8: document id 'd0' occurs more than once \\(first at line 1\\)"):
+        list(iter_documents(repeated, id_field="id", batch_rows=2))
+
+
 def test_gzipped_json_lines(tmp_path):
     import gzip
 
@@ -114,6 +130,27 @@ def test_parquet_rows_and_errors(tmp_path):
     broken.write_bytes(b"not parquet")
     with pytest.raises(InputError, match="broken.parquet"):
         read_documents(broken)
+
+
+def test_parquet_batches_number_rows_across_the_file(tmp_path):
+    path = tmp_path / "q.parquet"
+    texts = [f"text {n}" for n in range(9)]
+    texts[6] = None
+    pl.DataFrame({"text": texts, "key": [f"k{n % 8}" for n in range(9)]}).write_parquet(path, row_group_size=4)
+    with pytest.raises(InputError, match="q.parquet, row 7: the text is missing"):
+        list(iter_documents(path, batch_rows=2))
+    with pytest.raises(InputError, match="q.parquet, row 9: document id 'k0' occurs more than once \\(first at row 1\\)"):
+        list(iter_documents(path, text_field="key", id_field="key", batch_rows=2))
+    for batch_rows in (1, 2, 5, 100):
+        batches = list(iter_documents(path, on_error="skip", batch_rows=batch_rows))
+        assert sum(batch.n_skipped for batch in batches) == 1
+        assert pl.concat(batch.frame for batch in batches)["doc_id"].to_list() == [f"q:{n}" for n in (1, 2, 3, 4, 5, 6, 8, 9)]
+    keyed = read_documents(path, id_field="key", on_error="skip")
+    assert keyed.n_skipped == 2 and keyed.frame["doc_id"].to_list() == [f"k{n}" for n in (0, 1, 2, 3, 4, 5, 7)]
+    empty = tmp_path / "empty.parquet"
+    pl.DataFrame({"text": []}, schema={"text": pl.Utf8}).write_parquet(empty)
+    with pytest.raises(InputError, match="empty.parquet: the table is empty"):
+        list(iter_documents(empty))
 
 
 def test_listing_and_shard_names(tmp_path):
@@ -141,6 +178,9 @@ def test_saved_dataset_splits_shards_and_columns(tmp_path):
     assert whole["text"].to_list() == texts and whole["doc_id"][0] == "saved/train:1"
     parts = [read_saved_dataset(path, split="train", num_shards=3, shard_index=index) for index in range(3)]
     assert pl.concat(parts).equals(whole)
+    batches = list(iter_saved_dataset(path, split="train", num_shards=2, shard_index=1, batch_rows=2))
+    assert [len(batch) for batch in batches] == [2, 2, 1]
+    assert pl.concat(batches).equals(whole.slice(5, 5)) and batches[0]["doc_id"][0] == "saved/train:6"
     with pytest.raises(InputError, match="missing column"):
         read_saved_dataset(path, split="train", text_field="body")
 
@@ -264,3 +304,17 @@ def test_build_questions_fills_subject_and_lists_answers():
     ]
     with pytest.raises(InputError, match="no cloze templates for relation"):
         build_questions(triples, {"born": ["[S] was born in"]})
+
+
+def test_table_batches_are_bounded_by_bytes_too(tmp_path):
+    texts = [("x" * 1000) + str(n) for n in range(40)]
+    path = tmp_path / "wide.parquet"
+    pl.DataFrame({"text": texts}).write_parquet(path, row_group_size=40)
+    batches = list(iter_documents(path, batch_rows=100, batch_bytes=10_000))
+    assert max(len(batch.frame) for batch in batches) <= 10 and len(batches) >= 4
+    assert pl.concat(batch.frame for batch in batches)["text"].to_list() == texts
+    datasets = pytest.importorskip("datasets")
+    saved = tmp_path / "wide-saved"
+    datasets.Dataset.from_dict({"text": texts}).save_to_disk(str(saved))
+    frames = list(iter_saved_dataset(saved, batch_rows=100, batch_bytes=10_000))
+    assert max(len(frame) for frame in frames) <= 10 and pl.concat(frames)["text"].to_list() == texts

@@ -4,11 +4,12 @@ whole-word matching is the better answer (India/Indiana, case, aliases, punctuat
 from __future__ import annotations
 
 import random
+import re
 
 import polars as pl
 import pytest
 
-from smi_assets.frequency.matching import entity_patterns, split_units, unit_entities
+from smi_assets.frequency.matching import EntityMatcher, entity_patterns, normalise_words, split_units, unit_entities
 
 
 def triples_frame(pairs: list[tuple[str, str]], subj_aliases=None, obj_aliases=None) -> pl.DataFrame:
@@ -148,3 +149,41 @@ def test_document_units_keep_every_document():
 def test_unknown_unit_is_rejected(unit):
     with pytest.raises(ValueError, match="unit"):
         split_units(pl.Series(["a"]), unit)
+
+
+def test_names_sharing_a_pattern_are_all_found_and_aliases_once():
+    # Case-insensitively "Paris" and "PARIS" are one pattern for two names (a join per
+    # pattern); "Big Apple" is one of two patterns of one name (distinct per unit).
+    triples = triples_frame([("Paris", "PARIS"), ("New York", "France")], subj_aliases=[[], ["Big Apple", "NYC"]])
+    texts = ["paris, big apple and NYC", "New York", "france"]
+    matcher = EntityMatcher.build(entity_patterns(triples, "word", "insensitive"), "word", "insensitive")
+    assert matcher.entity_by_code is None and matcher.several_per_entity
+    found = matcher.find(pl.Series("text", texts))
+    assert sorted(found.rows()) == [(0, "New York"), (0, "PARIS"), (0, "Paris"), (1, "New York"), (2, "France")]
+    paper = EntityMatcher.build(entity_patterns(triples, "paper", "sensitive"), "paper", "sensitive")
+    assert paper.entity_by_code is not None and not paper.several_per_entity
+
+
+def test_one_matcher_gives_the_same_matches_for_any_batching():
+    rng = random.Random(8)
+    texts = [random_text(rng) for _ in range(300)]
+    triples = triples_frame([(rng.choice(ENTITIES), rng.choice(ENTITIES)) for _ in range(30)])
+    for mode, case in (("paper", "sensitive"), ("word", "sensitive"), ("word", "insensitive")):
+        matcher = EntityMatcher.build(entity_patterns(triples, mode, case), mode, case)
+        whole = matcher.find(pl.Series("text", texts)).sort("unit", "entity")
+        parts = [
+            matcher.find(pl.Series("text", texts[start : start + 37])).with_columns(pl.col("unit") + start)
+            for start in range(0, len(texts), 37)
+        ]
+        assert pl.concat(parts).sort("unit", "entity").equals(whole) and len(whole) > 0
+
+
+def test_normalised_text_is_its_words_between_single_spaces():
+    # The rule written out with Python's regex (its \w agrees with polars' on these letters).
+    rng = random.Random(4)
+    alphabet = ["a", "Z", "9", "_", "é", "東", " ", "  ", ",", ".", "'", "\n", "\t", "-", "!?", "«", "»"]
+    texts = ["", " ", "+++", "a", " a ", ", a, b."] + ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 15))) for _ in range(500)]
+    normalised = pl.DataFrame({"text": texts}).select(normalise_words(pl.col("text"), "sensitive")).to_series().to_list()
+    for text, result in zip(texts, normalised):
+        words = re.findall(r"\w+", text)
+        assert result == (" " + " ".join(words) + " " if words else " "), text

@@ -13,15 +13,40 @@ import glob
 import gzip
 import json
 import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from smi_assets.errors import InputError, LoadResult, OnError
+from smi_assets.storage import write_atomic
 
 DOCUMENT_SCHEMA = {"doc_id": pl.Utf8, "text": pl.Utf8}
+_SHARD_ARROW_SCHEMA = pa.schema([("doc_id", pa.large_string()), ("text", pa.large_string())])
+# Streaming batch bounds: a batch closes at whichever comes first. 32 MB of text keeps the
+# counting stage's working set (texts, units, normalised copies, matches) a few hundred MB,
+# and large enough that per-batch set-up (building the automaton, about 10 ms) stays noise.
+DEFAULT_BATCH_ROWS = 50_000
+DEFAULT_BATCH_BYTES = 32 * 2**20
+SHARD_HEAD_ROWS = 5  # documents kept in ShardStats.head, for previews
+_PARQUET_READ_BUFFER = 8 * 2**20
 JSON_LINES_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz")
 PARQUET_SUFFIXES = (".parquet",)
+
+
+@dataclass(frozen=True)
+class ShardStats:
+    """What :func:`write_shard_documents` wrote: its file, how many documents and bytes of
+    text (UTF-8), how many bad records were skipped, and the first few documents."""
+
+    path: Path
+    documents: int
+    bytes: int
+    skipped: int
+    head: pl.DataFrame
 
 
 def list_corpus_files(pattern: str) -> list[Path]:
@@ -64,11 +89,43 @@ def _document_id(value: object, source: Path, where: dict[str, int]) -> str:
     return str(value)
 
 
-def _read_json_lines(path: Path, text_field: str, id_field: str | None, on_error: OnError) -> LoadResult:
+class _SeenIds:
+    """The document ids met so far in one file, to refuse (or skip) a repeated one.
+
+    Only ids read from an id field can repeat (the default ids name the line or row), so
+    only those are remembered; this set is the one part of streaming whose memory grows
+    with the file, by the ids alone (tens of bytes a document), never with the text.
+    """
+
+    def __init__(self, source: Path, tracked: bool):
+        self.source = source
+        self.first_seen: dict[str, int] | None = {} if tracked else None
+
+    def check(self, doc_id: str, where: dict[str, int]) -> None:
+        """InputError if `doc_id` was met before; otherwise remember where (``{"line": n}``
+        or ``{"row": n}``) it was met."""
+        if self.first_seen is None:
+            return
+        ((kind, location),) = where.items()
+        first = self.first_seen.setdefault(doc_id, location)
+        if first != location:
+            raise InputError(self.source, f"document id {doc_id!r} occurs more than once (first at {kind} {first})", **where)
+
+
+def _batch(doc_ids: list[str], texts: list[str], n_skipped: int) -> LoadResult:
+    return LoadResult(pl.DataFrame({"doc_id": doc_ids, "text": texts}, schema=DOCUMENT_SCHEMA), n_skipped)
+
+
+def _iter_json_lines(
+    path: Path, text_field: str, id_field: str | None, on_error: OnError, batch_rows: int, batch_bytes: int
+) -> Iterator[LoadResult]:
     opener = gzip.open if path.name.endswith(".gz") else open
+    seen = _SeenIds(path, tracked=id_field is not None)
+    stem = path.stem
     doc_ids: list[str] = []
     texts: list[str] = []
-    n_skipped = 0
+    n_skipped = batch_size = 0
+    n_records = 0  # documents and skipped records in earlier batches
     with opener(path, "rb") as handle:
         for line_number, raw in enumerate(handle, start=1):
             where = {"line": line_number}
@@ -90,7 +147,8 @@ def _read_json_lines(path: Path, text_field: str, id_field: str | None, on_error
                 text = record[text_field]
                 if not isinstance(text, str):
                     raise InputError(path, f"text field {text_field!r} is {type(text).__name__}, not a string", **where)
-                doc_id = f"{path.stem}:{line_number}" if id_field is None else _document_id(record.get(id_field), path, where)
+                doc_id = f"{stem}:{line_number}" if id_field is None else _document_id(record.get(id_field), path, where)
+                seen.check(doc_id, where)
             except InputError:
                 if on_error == "raise":
                     raise
@@ -98,72 +156,154 @@ def _read_json_lines(path: Path, text_field: str, id_field: str | None, on_error
                 continue
             doc_ids.append(doc_id)
             texts.append(text)
-    if not doc_ids and n_skipped == 0:
+            batch_size += len(raw)
+            if len(doc_ids) >= batch_rows or batch_size >= batch_bytes:
+                yield _batch(doc_ids, texts, n_skipped)
+                n_records += len(doc_ids) + n_skipped
+                doc_ids, texts, n_skipped, batch_size = [], [], 0, 0
+    if n_records + len(doc_ids) + n_skipped == 0:
         raise InputError(path, "the file is empty: no documents")
-    return LoadResult(pl.DataFrame({"doc_id": doc_ids, "text": texts}, schema=DOCUMENT_SCHEMA), n_skipped)
+    if doc_ids or n_skipped:
+        yield _batch(doc_ids, texts, n_skipped)
 
 
-def _documents_from_table(
-    frame: pl.DataFrame, source: Path, text_field: str, id_field: str | None, default_prefix: str, on_error: OnError, first_row: int = 1
-) -> LoadResult:
-    """Documents from a table with a text column (Parquet file or saved dataset).
-
-    Rows are numbered from `first_row` (1 for a whole file) in ids and error messages.
-    """
+def _check_columns(schema: pl.Schema, source: Path, text_field: str, id_field: str | None) -> None:
     for column in (text_field, id_field):
-        if column is not None and column not in frame.columns:
-            raise InputError(source, f"missing column {column!r}; columns are {frame.columns}")
-    if frame.schema[text_field] != pl.Utf8:
-        raise InputError(source, f"column {text_field!r} is {frame.schema[text_field]}, not a string")
-    if frame.is_empty():
-        raise InputError(source, "the table is empty: no documents")
+        if column is not None and column not in schema:
+            raise InputError(source, f"missing column {column!r}; columns are {schema.names()}")
+    if schema[text_field] != pl.Utf8:
+        raise InputError(source, f"column {text_field!r} is {schema[text_field]}, not a string")
+
+
+def _table_batch(
+    frame: pl.DataFrame, source: Path, text_field: str, id_field: str | None, default_prefix: str, on_error: OnError,
+    first_row: int, seen: _SeenIds,
+) -> LoadResult:  # fmt: skip
+    """Documents from rows of a table with a text column (Parquet file or saved dataset).
+
+    Rows are numbered from `first_row` (1-based within the whole table) in ids and error
+    messages; a row with a null text or a null or empty id is bad, and so is a repeated id.
+    """
     row_number = pl.int_range(first_row, first_row + pl.len())
     doc_id = pl.format("{}:{}", pl.lit(default_prefix), row_number) if id_field is None else pl.col(id_field).cast(pl.Utf8)
     documents = frame.select(doc_id.alias("doc_id"), pl.col(text_field).alias("text"), row_number.alias("row"))
-    bad = documents.filter(pl.col("text").is_null() | pl.col("doc_id").is_null() | (pl.col("doc_id") == ""))
-    if not bad.is_empty() and on_error == "raise":
-        first = bad.row(0, named=True)
-        what = "text" if first["text"] is None else "id"
-        raise InputError(source, f"the {what} is missing", row=first["row"])
-    return LoadResult(documents.join(bad.select("row"), on="row", how="anti").drop("row"), len(bad))
+    missing = pl.col("text").is_null() | pl.col("doc_id").is_null() | (pl.col("doc_id") == "")
+    bad_rows = documents.filter(missing).get_column("row").to_list()
+    if bad_rows and on_error == "raise":
+        first = documents.row(bad_rows[0] - first_row, named=True)
+        raise InputError(source, f"the {'text' if first['text'] is None else 'id'} is missing", row=first["row"])
+    if seen.first_seen is not None:
+        bad = set(bad_rows)
+        for doc_id, row in documents.select("doc_id", "row").iter_rows():
+            if row in bad:
+                continue
+            try:
+                seen.check(doc_id, {"row": row})
+            except InputError:
+                if on_error == "raise":
+                    raise
+                bad_rows.append(row)
+    kept = documents.filter(~pl.col("row").is_in(bad_rows)) if bad_rows else documents
+    return LoadResult(kept.drop("row"), len(bad_rows))
 
 
-def _check_unique_ids(result: LoadResult, source: Path, on_error: OnError) -> LoadResult:
-    duplicated = result.frame.with_row_index("position").filter(pl.col("doc_id").is_duplicated())
-    if duplicated.is_empty():
-        return result
-    if on_error == "raise":
-        doc_id = duplicated["doc_id"][0]
-        raise InputError(source, f"document id {doc_id!r} occurs more than once")
-    first_seen = result.frame.unique("doc_id", keep="first", maintain_order=True)
-    return LoadResult(first_seen, result.n_skipped + len(result.frame) - len(first_seen))
+def _rows_per_batch(batch_rows: int, batch_bytes: int, total_bytes: int, n_rows: int) -> int:
+    """At most `batch_rows`, and about `batch_bytes` of a table of `total_bytes` in `n_rows`."""
+    return max(1, min(batch_rows, batch_bytes * n_rows // max(total_bytes, 1)))
 
 
-def read_documents(path: str | Path, *, text_field: str = "text", id_field: str | None = None, on_error: OnError = "raise") -> LoadResult:
-    """Documents from one JSON-lines (optionally gzipped) or Parquet file.
+def _iter_parquet(
+    path: Path, text_field: str, id_field: str | None, on_error: OnError, batch_rows: int, batch_bytes: int
+) -> Iterator[LoadResult]:
+    try:
+        # A read buffer makes pyarrow read a column chunk page by page instead of whole, so a
+        # file written as one huge row group is still read a batch at a time.
+        parquet = pq.ParquetFile(path, buffer_size=_PARQUET_READ_BUFFER)
+        schema = pl.from_arrow(parquet.schema_arrow.empty_table()).schema
+    except Exception as error:  # pyarrow raises several unrelated types for unreadable files
+        raise InputError(path, f"not a readable Parquet file ({error})") from None
+    _check_columns(schema, path, text_field, id_field)
+    if parquet.metadata.num_rows == 0:
+        raise InputError(path, "the table is empty: no documents")
+    seen = _SeenIds(path, tracked=id_field is not None)
+    columns = list(dict.fromkeys(column for column in (text_field, id_field) if column is not None))
+    metadata = parquet.metadata
+    column_indices = [parquet.schema_arrow.get_field_index(column) for column in columns]
+    total_bytes = sum(
+        metadata.row_group(group).column(index).total_uncompressed_size
+        for group in range(metadata.num_row_groups)
+        for index in column_indices
+    )
+    rows = _rows_per_batch(batch_rows, batch_bytes, total_bytes, metadata.num_rows)
+    first_row = 1
+    for group in range(metadata.num_row_groups):
+        # One reader per row group: a single reader over the whole file keeps about 1 MB per
+        # row group it has read (pyarrow 26), so its memory grew with the file.
+        batches = parquet.iter_batches(batch_size=rows, row_groups=[group], columns=columns)
+        while True:
+            try:
+                batch = next(batches, None)
+            except Exception as error:  # a corrupt page shows only when it is read
+                raise InputError(path, f"not a readable Parquet file ({error})", row=first_row) from None
+            if batch is None:
+                break
+            frame = pl.from_arrow(batch)
+            yield _table_batch(frame, path, text_field, id_field, path.stem, on_error, first_row, seen)
+            first_row += len(frame)
 
-    ``doc_id`` is `id_field` when given, else ``"<file stem>:<line or row>"``. Bad records
-    (non-UTF-8 bytes, malformed JSON, a missing or non-string text, a missing id, a
-    duplicate id) raise InputError, or are skipped and counted with ``on_error="skip"``.
+
+def iter_documents(
+    path: str | Path,
+    *,
+    text_field: str = "text",
+    id_field: str | None = None,
+    on_error: OnError = "raise",
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+) -> Iterator[LoadResult]:
+    """The documents of one JSON-lines (optionally gzipped) or Parquet file, in batches.
+
+    Each batch is a :class:`LoadResult` of at most `batch_rows` documents and about
+    `batch_bytes` of input (JSON lines: the lines read; Parquet: the columns read, uncompressed,
+    by their average row size) and the number of bad records skipped since the previous batch,
+    so memory does not grow with the file. The
+    batches together hold exactly what :func:`read_documents` returns. Errors are raised
+    when the reader reaches the bad record (or, for a missing column or an empty file,
+    before the first batch).
     """
     path = Path(path)
+    if batch_rows < 1 or batch_bytes < 1:
+        raise ValueError(f"batch_rows and batch_bytes must be at least 1, got {batch_rows} and {batch_bytes}")
     if not path.is_file():
         raise InputError(path, "no such file")
     name = path.name.lower()
     if name.endswith(PARQUET_SUFFIXES):
-        try:
-            frame = pl.read_parquet(path)
-        except Exception as error:  # polars raises several unrelated types for unreadable files
-            raise InputError(path, f"not a readable Parquet file ({error})") from None
-        result = _documents_from_table(frame, path, text_field, id_field, path.stem, on_error)
-    elif name.endswith(JSON_LINES_SUFFIXES):
-        result = _read_json_lines(path, text_field, id_field, on_error)
-    else:
-        raise InputError(path, f"unsupported corpus file type; expected one of {JSON_LINES_SUFFIXES + PARQUET_SUFFIXES}")
-    return _check_unique_ids(result, path, on_error)
+        return _iter_parquet(path, text_field, id_field, on_error, batch_rows, batch_bytes)
+    if name.endswith(JSON_LINES_SUFFIXES):
+        return _iter_json_lines(path, text_field, id_field, on_error, batch_rows, batch_bytes)
+    raise InputError(path, f"unsupported corpus file type; expected one of {JSON_LINES_SUFFIXES + PARQUET_SUFFIXES}")
 
 
-def read_saved_dataset(
+def _collect(batches: Iterable[LoadResult]) -> LoadResult:
+    frames, n_skipped = [], 0
+    for batch in batches:
+        frames.append(batch.frame)
+        n_skipped += batch.n_skipped
+    return LoadResult(pl.concat(frames) if frames else pl.DataFrame(schema=DOCUMENT_SCHEMA), n_skipped)
+
+
+def read_documents(path: str | Path, *, text_field: str = "text", id_field: str | None = None, on_error: OnError = "raise") -> LoadResult:
+    """Documents from one JSON-lines (optionally gzipped) or Parquet file, all at once.
+
+    ``doc_id`` is `id_field` when given, else ``"<file stem>:<line or row>"``. Bad records
+    (non-UTF-8 bytes, malformed JSON, a missing or non-string text, a missing id, a
+    duplicate id) raise InputError, or are skipped and counted with ``on_error="skip"``.
+    For large files use :func:`iter_documents`, which reads the same documents in batches.
+    """
+    return _collect(iter_documents(path, text_field=text_field, id_field=id_field, on_error=on_error))
+
+
+def iter_saved_dataset(
     path: str | Path,
     *,
     text_field: str = "text",
@@ -171,17 +311,23 @@ def read_saved_dataset(
     split: str | None = None,
     num_shards: int = 1,
     shard_index: int = 0,
-) -> pl.DataFrame:
-    """Documents from a Hugging Face dataset written with ``save_to_disk``.
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+) -> Iterator[pl.DataFrame]:
+    """Documents from a Hugging Face dataset written with ``save_to_disk``, in batches of at
+    most `batch_rows` and about `batch_bytes` (by the average row size of the columns read;
+    the dataset is memory-mapped, so only a batch is held in memory).
 
     A DatasetDict needs `split` unless it has exactly one. ``num_shards``/``shard_index``
     read one contiguous shard (``Dataset.shard``), so a large dataset can be partitioned.
     ``doc_id`` is `id_field` when given, else ``"<folder name>:<row>"`` (1-based within the
-    whole split).
+    whole split). Bad records always raise.
     """
     import datasets  # imported here: it is slow to import and only this reader needs it
 
     path = Path(path)
+    if batch_rows < 1 or batch_bytes < 1:
+        raise ValueError(f"batch_rows and batch_bytes must be at least 1, got {batch_rows} and {batch_bytes}")
     try:
         loaded = datasets.load_from_disk(str(path))
     except (FileNotFoundError, ValueError) as error:
@@ -200,6 +346,53 @@ def read_saved_dataset(
     if missing:
         raise InputError(path, f"missing column(s) {missing}; columns are {loaded.column_names}")
     start, stop = (len(loaded) * index // num_shards for index in (shard_index, shard_index + 1))
-    frame = loaded.select_columns(columns).select(range(start, stop)).to_polars()
-    result = _documents_from_table(frame, path, text_field, id_field, prefix, "raise", first_row=start + 1)
-    return _check_unique_ids(result, path, "raise").frame
+    rows = loaded.select_columns(list(dict.fromkeys(columns))).with_format("arrow")
+    _check_columns(pl.from_arrow(rows.features.arrow_schema.empty_table()).schema, path, text_field, id_field)
+    if start == stop:
+        raise InputError(path, "the table is empty: no documents")
+    seen = _SeenIds(path, tracked=id_field is not None)
+    step = _rows_per_batch(batch_rows, batch_bytes, rows.data.nbytes, len(rows))
+    for offset in range(start, stop, step):
+        frame = pl.from_arrow(rows[offset : min(offset + step, stop)])
+        yield _table_batch(frame, path, text_field, id_field, prefix, "raise", offset + 1, seen).frame
+
+
+def read_saved_dataset(path: str | Path, **options) -> pl.DataFrame:
+    """All documents of :func:`iter_saved_dataset` (same keyword options) in one frame."""
+    return _collect(LoadResult(frame) for frame in iter_saved_dataset(path, **options)).frame
+
+
+def write_shard_documents(
+    batches: Iterable[LoadResult | pl.DataFrame], path: str | Path, *, source: str | Path | None = None
+) -> ShardStats:
+    """Write a shard's document batches (doc_id, text; a frame or a LoadResult that also
+    counts skipped records) to one Parquet file, streaming.
+
+    Each batch becomes a row group of a file written beside `path` and renamed over it
+    when complete, so memory holds one batch and a failed or killed write (a bad record in
+    raise mode, no documents at all) leaves the previous file in place. InputError naming
+    `source` (default `path`) if the batches hold no documents.
+    """
+    path = Path(path)
+    stats = {"documents": 0, "bytes": 0, "skipped": 0}
+    head: list[pl.DataFrame] = []
+
+    def write(temporary: str) -> None:
+        with pq.ParquetWriter(temporary, _SHARD_ARROW_SCHEMA, compression="zstd") as writer:
+            for batch in batches:
+                frame, n_skipped = (batch, 0) if isinstance(batch, pl.DataFrame) else batch
+                stats["skipped"] += n_skipped
+                if frame.is_empty():
+                    continue
+                documents = frame.select(list(DOCUMENT_SCHEMA))
+                writer.write_table(documents.to_arrow().cast(_SHARD_ARROW_SCHEMA))
+                stats["documents"] += len(documents)
+                stats["bytes"] += int(documents.get_column("text").str.len_bytes().sum())
+                if sum(map(len, head)) < SHARD_HEAD_ROWS:
+                    head.append(documents.head(SHARD_HEAD_ROWS))
+        if stats["documents"] == 0:
+            raise InputError(source or path, "the shard has no documents")
+
+    write_atomic(path, write)
+    head_frame = pl.concat(head).head(SHARD_HEAD_ROWS) if head else pl.DataFrame(schema=DOCUMENT_SCHEMA)
+    return ShardStats(path=path, head=head_frame, **stats)

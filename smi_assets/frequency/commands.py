@@ -8,15 +8,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import polars as pl
-
-from smi_assets.frequency.counting import CountConfig, count_corpus
+from smi_assets.frequency.counting import CountConfig, ShardCounts, TripleCounter, count_documents_file, sum_shard_counts
 from smi_assets.storage import write_parquet_atomic
 
 
 def run_count(args: argparse.Namespace) -> int:
     # Imported here so that `smi --help` does not load the corpus and knowledge readers.
-    from smi_assets.corpus.sources import list_corpus_files, read_documents
+    from smi_assets.corpus.sources import list_corpus_files
     from smi_assets.knowledge.loaders import load_triples
 
     try:
@@ -26,22 +24,24 @@ def run_count(args: argparse.Namespace) -> int:
         return 2
     files = list_corpus_files(args.corpus)  # InputError when nothing matches
     triples = load_triples(args.triples).frame
+    counter = TripleCounter.build(triples, config)
     skipped = 0
-    sizes = 0
 
-    def shards() -> Iterator[pl.DataFrame]:
-        # One file at a time, so memory is bounded by the largest file, not the corpus.
-        nonlocal skipped, sizes
+    def shard_counts() -> Iterator[ShardCounts]:
+        # Each file is read in bounded batches, so memory does not grow with the file sizes.
+        nonlocal skipped
         for path in files:
-            loaded = read_documents(path, text_field=args.text_field, on_error=args.on_error)
-            skipped += loaded.n_skipped
-            sizes += Path(path).stat().st_size
-            yield loaded.frame
+            counts, n_skipped = count_documents_file(
+                path, triples, config, text_field=args.text_field, on_error=args.on_error, counter=counter
+            )
+            skipped += n_skipped
+            yield counts
 
     started = time.perf_counter()
-    frequency = count_corpus(shards(), triples, config)
+    frequency = sum_shard_counts(shard_counts(), triples)
     seconds = time.perf_counter() - started
     write_parquet_atomic(frequency, Path(args.out))
+    sizes = sum(Path(path).stat().st_size for path in files)
     print(
         f"counted {len(triples)} triples over {len(files)} files ({sizes / 1e6:.1f} MB, "
         f"{int(frequency['N'].max() or 0)} units, {config.label}) in {seconds:.1f} s; "

@@ -5,25 +5,32 @@ the number of co-occurrence units, the number of units mentioning each entity, a
 number of units mentioning both the subject and the object of each triple. Summing them over
 shards (``sql/knowledge_frequency.sql``) gives, per triple, the 2x2 table N, N_s, N_o, N_so,
 N_s_only, N_o_only, N_neither, so memory stays bounded by the per-shard tables.
+
+A shard is counted batch by batch (:class:`TripleCounter`; :func:`count_shard_file` and
+:func:`count_documents_file` stream a file), so memory does not grow with the shard either:
+units never span documents, so the per-batch counts add up to the whole shard's exactly.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 
+from smi_assets.corpus.sources import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, iter_documents
+from smi_assets.errors import OnError
 from smi_assets.frequency.matching import (
     CasePolicy,
+    EntityMatcher,
     MatchMode,
     Unit,
     entity_patterns,
     split_units,
-    unit_entities,
 )
 from smi_assets.sql import load_sql
 from smi_assets.storage import write_parquet_atomic
@@ -103,46 +110,132 @@ def _mention_key(entity_column: str) -> pl.Expr:
     return pl.col("unit").cast(pl.UInt64) * (1 << 32) + pl.col(entity_column).cast(pl.UInt64)
 
 
-def count_shard(documents: pl.DataFrame, triples: pl.DataFrame, config: CountConfig) -> ShardCounts:
-    """Count one shard of documents (column ``text``) against all triples in one pass."""
+@dataclass(frozen=True, eq=False)
+class TripleCounter:
+    """Everything about the triples that counting needs, prepared once (entity codes, the
+    automaton's patterns, the distinct subject/object pairs), then applied to a shard given
+    as any number of batches of documents. Units never span documents, so per-batch counts
+    add up to exactly the counts of the whole shard."""
+
+    config: CountConfig
+    names: pl.Series  # entity names, sorted; an entity's code is its position
+    matcher: EntityMatcher  # patterns whose entity is the code
+    pair_subject: pl.DataFrame  # subj_code, pair, obj_code: the distinct pairs, by subject
+    triple_pairs: pl.DataFrame  # idx, pair: the pair of each triple whose names both have patterns
+
+    @classmethod
+    def build(cls, triples: pl.DataFrame, config: CountConfig) -> TripleCounter:
+        _check_triples(triples)
+        patterns = entity_patterns(triples, config.match_mode, config.case)
+        # Entities are coded as integers so that the joins below run on integer keys.
+        names = patterns.select("entity").unique().sort("entity").with_row_index("code")
+        coded_patterns = patterns.join(names, on="entity").select(pl.col("code").alias("entity"), "pattern")
+        triple_codes = (
+            triples.select("idx", "subj", "obj")
+            .join(names.rename({"entity": "subj", "code": "subj_code"}), on="subj")
+            .join(names.rename({"entity": "obj", "code": "obj_code"}), on="obj")
+        )
+        pairs = triple_codes.select("subj_code", "obj_code").unique().sort("subj_code", "obj_code").with_row_index("pair")
+        return cls(
+            config=config,
+            names=names.get_column("entity"),
+            matcher=EntityMatcher.build(coded_patterns, config.match_mode, config.case),
+            pair_subject=pairs.select("subj_code", "pair", "obj_code"),
+            triple_pairs=triple_codes.join(pairs, on=["subj_code", "obj_code"]).select(pl.col("idx").cast(pl.Int64), "pair"),
+        )
+
+    def count(self, batches: Iterable[pl.DataFrame | pl.Series]) -> ShardCounts:
+        """The counts of one shard given as batches of documents (frames with a ``text``
+        column, or text series)."""
+        n_units = 0
+        entity_units = np.zeros(len(self.names), dtype=np.int64)
+        pair_units = np.zeros(len(self.pair_subject), dtype=np.int64)
+        for batch in batches:
+            texts = batch if isinstance(batch, pl.Series) else _texts_of(batch)
+            units = split_units(texts, self.config.unit, self.config.window_tokens)
+            n_units += len(units)
+            found = self.matcher.find(units)
+            if found.is_empty():
+                continue
+            entity_units += np.bincount(found.get_column("entity").to_numpy(), minlength=len(entity_units))
+            # Co-occurrence per distinct (subject, object) pair: for each unit that mentions a
+            # subject, keep the pairs whose object the unit mentions too, looked up as one
+            # 64-bit (unit, entity) key.
+            mention_keys = found.select(_mention_key("entity")).to_series()
+            cooccurring = (
+                found.join(self.pair_subject, left_on="entity", right_on="subj_code")
+                .filter(_mention_key("obj_code").is_in(mention_keys.implode()))
+                .get_column("pair")
+            )
+            pair_units += np.bincount(cooccurring.to_numpy(), minlength=len(pair_units))
+        entities = pl.DataFrame({"entity": self.names, "n_units": entity_units})
+        pairs = self.triple_pairs.select("idx", n_units=pl.Series(pair_units[self.triple_pairs.get_column("pair").to_numpy()]))
+        return ShardCounts(
+            config=self.config,
+            n_units=n_units,
+            entity_units=entities.filter(pl.col("n_units") > 0),
+            pair_units=pairs.filter(pl.col("n_units") > 0).sort("idx"),
+        )
+
+
+def _texts_of(documents: pl.DataFrame) -> pl.Series:
     if "text" not in documents.columns:
         raise ValueError(f"documents lack a text column (columns: {documents.columns})")
-    _check_triples(triples)
-    units = split_units(documents.get_column("text"), config.unit, config.window_tokens)
-    patterns = entity_patterns(triples, config.match_mode, config.case)
-    # Entities are coded as integers so that the joins below run on integer keys.
-    names = patterns.select("entity").unique().sort("entity").with_row_index("code")
-    coded_patterns = patterns.join(names, on="entity").select(pl.col("code").alias("entity"), "pattern")
-    found = unit_entities(units, coded_patterns, config.match_mode, config.case)
-    entity_units = (
-        found.group_by("entity")
-        .agg(n_units=pl.len().cast(pl.Int64))
-        .join(names, left_on="entity", right_on="code")
-        .select(pl.col("entity_right").alias("entity"), "n_units")
-        .sort("entity")
-    )
-    # Co-occurrence per distinct (subject, object) pair: for each unit that mentions a
-    # subject, keep the pairs whose object the unit mentions too, looked up as one 64-bit
-    # (unit, entity) key.
-    triple_codes = (
-        triples.select("idx", "subj", "obj")
-        .join(names.rename({"entity": "subj", "code": "subj_code"}), on="subj")
-        .join(names.rename({"entity": "obj", "code": "obj_code"}), on="obj")
-    )
-    pairs = triple_codes.select("subj_code", "obj_code").unique()
-    mention_keys = found.select(_mention_key("entity")).to_series()
-    cooccurring = (
-        found.join(pairs, left_on="entity", right_on="subj_code")
-        .filter(_mention_key("obj_code").is_in(mention_keys.implode()))
-        .group_by(pl.col("entity").alias("subj_code"), "obj_code")
-        .agg(n_units=pl.len().cast(pl.Int64))
-    )
-    pair_units = (
-        triple_codes.join(cooccurring, on=["subj_code", "obj_code"])
-        .select(pl.col("idx").cast(pl.Int64), "n_units")
-        .sort("idx")
-    )
-    return ShardCounts(config=config, n_units=len(units), entity_units=entity_units, pair_units=pair_units)
+    return documents.get_column("text")
+
+
+def count_shard(documents: pl.DataFrame, triples: pl.DataFrame, config: CountConfig) -> ShardCounts:
+    """Count one shard of documents (column ``text``) against all triples in one pass."""
+    _texts_of(documents)
+    return TripleCounter.build(triples, config).count([documents])
+
+
+def count_shard_file(
+    parquet_path: str | Path,
+    triples: pl.DataFrame,
+    config: CountConfig,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+) -> ShardCounts:
+    """Count a shard's documents file (Parquet with a ``text`` column, as written by
+    :func:`~smi_assets.corpus.sources.write_shard_documents`), a batch of at most
+    `batch_rows` rows and about `batch_bytes` at a time, so memory does not grow with the
+    file."""
+    counts, _ = count_documents_file(parquet_path, triples, config, batch_rows=batch_rows, batch_bytes=batch_bytes)
+    return counts
+
+
+def count_documents_file(
+    path: str | Path,
+    triples: pl.DataFrame,
+    config: CountConfig,
+    *,
+    text_field: str = "text",
+    id_field: str | None = None,
+    on_error: OnError = "raise",
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+    counter: TripleCounter | None = None,
+) -> tuple[ShardCounts, int]:
+    """Count one corpus file (JSON lines or Parquet, as :func:`iter_documents` reads it) in
+    batches; returns its counts and the number of bad records skipped. `counter` reuses the
+    prepared triples across files (it must have been built for `config`)."""
+    counter = counter or TripleCounter.build(triples, config)
+    if counter.config != config:
+        raise ValueError(f"the counter was built for {counter.config.label}, not {config.label}")
+    n_skipped = 0
+
+    def texts() -> Iterator[pl.Series]:
+        nonlocal n_skipped
+        batches = iter_documents(
+            path, text_field=text_field, id_field=id_field, on_error=on_error, batch_rows=batch_rows, batch_bytes=batch_bytes
+        )
+        for batch in batches:
+            n_skipped += batch.n_skipped
+            yield batch.frame.get_column("text")
+
+    return counter.count(texts()), n_skipped
 
 
 def write_shard_counts(counts: ShardCounts, directory: Path) -> Path:
@@ -180,13 +273,19 @@ def knowledge_frequency(
 
 
 def count_corpus(document_frames: Iterable[pl.DataFrame], triples: pl.DataFrame, config: CountConfig) -> pl.DataFrame:
-    """Count a whole corpus, one frame (shard) at a time, the way the assets do: each shard's
+    """Count a whole corpus, one frame (shard) at a time, summed by :func:`sum_shard_counts`."""
+    counter = TripleCounter.build(triples, config)
+    return sum_shard_counts((counter.count([_texts_of(documents)]) for documents in document_frames), triples)
+
+
+def sum_shard_counts(shard_counts: Iterable[ShardCounts], triples: pl.DataFrame) -> pl.DataFrame:
+    """The frequency table of some shards' counts, summed the way the assets do: each shard's
     counts go to a temporary directory and are summed by :func:`knowledge_frequency`."""
     with tempfile.TemporaryDirectory(prefix="smi-count-") as scratch:
         shard_dirs = []
-        for number, documents in enumerate(document_frames):
+        for number, counts in enumerate(shard_counts):
             directory = Path(scratch) / f"shard-{number:06d}"
-            write_shard_counts(count_shard(documents, triples, config), directory)
+            write_shard_counts(counts, directory)
             shard_dirs.append(directory)
         with duckdb.connect() as connection:
             return knowledge_frequency(connection, shard_dirs, triples)
