@@ -1,5 +1,7 @@
 """Corpus domain: the observed corpus files and one Parquet file of documents per shard."""
 
+from collections.abc import Iterable
+
 import dagster as dg
 import polars as pl
 
@@ -10,7 +12,7 @@ from smi_assets.metadata import skipped_records_metadata, table_preview
 from smi_assets.observe import CORPUS_FILE, current_versions, observable_input
 from smi_assets.partitions import corpus_shards, expected_shards, world_config
 from smi_assets.resources import InputsResource, StorageResource
-from smi_assets.storage import file_fingerprint, write_parquet_atomic
+from smi_assets.storage import file_fingerprint
 
 
 @observable_input(
@@ -23,18 +25,17 @@ def corpus_file(inputs: InputsResource) -> dg.DataVersionsByPartition:
     return dg.DataVersionsByPartition(current_versions(inputs, CORPUS_FILE))
 
 
-def load_shard_documents(inputs: InputsResource, shard: str) -> tuple[pl.DataFrame, int]:
-    """The documents of one shard from the configured source, and how many records were skipped."""
+def shard_document_batches(inputs: InputsResource, shard: str) -> Iterable:
+    """The documents of one shard from the configured source, in bounded batches."""
     origin = expected_shards(inputs).get(shard)
     if origin is None:
         raise InputError(inputs.corpus_glob or inputs.corpus_source, f"shard {shard!r} is not in the configured corpus (its file is gone? `smi prune` removes it)")
     if inputs.corpus_source == "synthetic":
-        return world.build_world(world_config(inputs)).documents(shard), 0
+        return [world.build_world(world_config(inputs)).documents(shard)]
     id_field = inputs.id_field or None
     if inputs.corpus_source == "files":
-        loaded = sources.read_documents(origin, text_field=inputs.text_field, id_field=id_field, on_error=inputs.on_error)
-        return loaded.frame, loaded.n_skipped
-    return sources.read_saved_dataset(origin, text_field=inputs.text_field, id_field=id_field), 0
+        return sources.iter_documents(origin, text_field=inputs.text_field, id_field=id_field, on_error=inputs.on_error)
+    return sources.iter_saved_dataset(origin, text_field=inputs.text_field, id_field=id_field)
 
 
 @dg.asset(
@@ -49,21 +50,20 @@ def load_shard_documents(inputs: InputsResource, shard: str) -> tuple[pl.DataFra
 )
 def corpus_documents(context: dg.AssetExecutionContext, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
     shard = context.partition_key
-    documents, n_skipped = load_shard_documents(inputs, shard)
-    if documents.is_empty():
-        # Fail before writing so the shard's previous documents stay in place.
-        raise InputError(expected_shards(inputs)[shard], "the shard has no documents")
-    path = write_parquet_atomic(documents, storage.shard_documents_path(shard))
+    source = expected_shards(inputs).get(shard, shard)
+    # Streams batch by batch into a temporary file renamed at the end: a bad record or an
+    # empty shard fails the step and leaves the shard's previous documents in place.
+    stats = sources.write_shard_documents(shard_document_batches(inputs, shard), storage.shard_documents_path(shard), source=source)
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(str(path)),
-            "documents": len(documents),
-            "megabytes": round(documents["text"].str.len_bytes().sum() / 1e6, 3),
-            **skipped_records_metadata(context, n_skipped, expected_shards(inputs)[shard]),
-            "preview": table_preview(documents.with_columns(pl.col("text").str.slice(0, 120)), 5),
+            "path": dg.MetadataValue.path(str(stats.path)),
+            "documents": stats.documents,
+            "megabytes": round(stats.bytes / 1e6, 3),
+            **skipped_records_metadata(context, stats.skipped, source),
+            "preview": table_preview(stats.head.with_columns(pl.col("text").str.slice(0, 120)), 5),
         },
-        data_version=dg.DataVersion(file_fingerprint(path)),
-        check_results=[_has_documents_with_text(path)],
+        data_version=dg.DataVersion(file_fingerprint(stats.path)),
+        check_results=[_has_documents_with_text(stats.path)],
     )
 
 

@@ -8,7 +8,7 @@ import polars as pl
 from smi_assets.automation import derived
 from smi_assets.defs.corpus.assets import corpus_documents
 from smi_assets.defs.knowledge.assets import knowledge_triples
-from smi_assets.frequency.counting import CountConfig, count_shard, write_shard_counts
+from smi_assets.frequency.counting import CountConfig, count_shard_file, write_shard_counts
 from smi_assets.frequency.counting import knowledge_frequency as sum_shard_counts
 from smi_assets.metadata import offending_rows_check, plot_metadata, table_preview
 from smi_assets.partitions import corpus_shards, expected_shards
@@ -36,10 +36,9 @@ def count_config(counting_resource: CountingResource) -> CountConfig:
 )
 def shard_knowledge_counts(context: dg.AssetExecutionContext, counting: CountingResource, storage: StorageResource) -> dg.MaterializeResult:
     shard = context.partition_key
-    documents = pl.read_parquet(storage.shard_documents_path(shard))
     triples = pl.read_parquet(storage.knowledge_path("triples.parquet"))
     config = count_config(counting)
-    counts = count_shard(documents, triples, config)
+    counts = count_shard_file(storage.shard_documents_path(shard), triples, config)  # streams row groups
     directory = storage.shard_counts_dir(shard)
     write_shard_counts(counts, directory)
     files = sorted(directory.glob("*.parquet"))
