@@ -1,0 +1,100 @@
+"""The PostgreSQL instance, against a real PostgreSQL server started for the test: the daemon
+ticks a sensor, launches two runs at once from the queue, fails a run whose process was
+killed, and a fresh instance object sees the whole history afterwards. A server that is
+down at start fails with the service and the setting named."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from services import free_port, stop_process
+
+from smi_assets.errors import ServiceUnavailableError
+from smi_assets.instance import POSTGRES_URL_SETTING, prepare_dagster_home
+
+DEFINITIONS_FILE = Path(__file__).with_name("daemon_definitions.py")
+
+
+def wait_for(condition, timeout_s: float, what: str, daemon: subprocess.Popen, daemon_log: Path):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        if daemon.poll() is not None:
+            break
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}; daemon log:\n{daemon_log.read_text()[-4000:]}")
+
+
+def runs_by_name(instance: dg.DagsterInstance) -> dict[str, dg.RunRecord]:
+    return {record.dagster_run.tags["name"]: record for record in instance.get_run_records()}
+
+
+def test_daemon_ticks_runs_two_at_once_fails_orphaned_run_and_history_persists(postgres_url, tmp_path, monkeypatch):
+    monkeypatch.setenv(POSTGRES_URL_SETTING, postgres_url)
+    home = prepare_dagster_home(tmp_path / "home", "postgres")
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(f"load_from:\n  - python_file:\n      relative_path: {DEFINITIONS_FILE}\n      working_directory: {DEFINITIONS_FILE.parent}\n")
+    environment = {**os.environ, "DAGSTER_HOME": str(home), POSTGRES_URL_SETTING: postgres_url}
+    daemon_log = tmp_path / "daemon.log"
+    with open(daemon_log, "w") as log:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "dagster._daemon", "run", "-w", str(workspace)],
+            stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=tmp_path,
+        )  # fmt: skip
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            assert "Postgres" in type(instance.run_storage).__name__
+
+            def finished_pair():
+                runs = runs_by_name(instance)
+                pair = [runs.get("first"), runs.get("second")]
+                return pair if all(run and run.dagster_run.is_finished for run in pair) else None
+
+            first, second = wait_for(finished_pair, 150, "the first two runs to finish", daemon, daemon_log)
+            assert first.dagster_run.status == second.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+            assert max(first.start_time, second.start_time) < min(first.end_time, second.end_time), "the two runs did not overlap"
+
+            def orphaned_run_pid():
+                run = runs_by_name(instance).get("orphaned")
+                if run is None or run.dagster_run.status != dg.DagsterRunStatus.STARTED:
+                    return None
+                starts = instance.get_records_for_run(run.dagster_run.run_id, of_type=dg.DagsterEventType.RUN_START).records
+                return starts[0].event_log_entry.dagster_event.pid if starts else None
+
+            pid = wait_for(orphaned_run_pid, 60, "the third run to start", daemon, daemon_log)
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: runs_by_name(instance)["orphaned"].dagster_run.is_finished, 60, "the killed run to be marked finished", daemon, daemon_log)
+    finally:
+        stop_process(daemon, timeout_s=30)
+
+    with dg.DagsterInstance.from_config(str(home)) as fresh:
+        runs = runs_by_name(fresh)
+        assert sorted(runs) == ["first", "orphaned", "second"]
+        assert runs["orphaned"].dagster_run.status == dg.DagsterRunStatus.FAILURE
+        crash_messages = [record.event_log_entry.message for record in fresh.get_records_for_run(runs["orphaned"].dagster_run.run_id).records]
+        assert any("Run execution process" in message for message in crash_messages), crash_messages
+        successes = fresh.get_records_for_run(runs["first"].dagster_run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records
+        assert [record.event_log_entry.step_key for record in successes] == ["hold"]
+        [sensor] = [state for state in fresh.all_instigator_state() if state.name == "request_runs"]
+        ticks = fresh.get_ticks(sensor.instigator_origin_id, sensor.selector_id)
+        assert len(ticks) >= 2, "the daemon ticked the sensor more than once"
+        assert sorted(run_id for tick in ticks for run_id in tick.run_ids) == sorted(run.dagster_run.run_id for run in runs.values())
+
+
+def test_postgres_down_at_start_names_the_service_and_the_setting(tmp_path):
+    closed = f"postgresql+psycopg2://dagster:secret@127.0.0.1:{free_port()}/dagster"
+    with pytest.raises(ServiceUnavailableError) as raised:
+        prepare_dagster_home(tmp_path / "home", "postgres", environ={POSTGRES_URL_SETTING: closed})
+    message = str(raised.value)
+    assert "PostgreSQL" in message and POSTGRES_URL_SETTING in message and "127.0.0.1" in message
+    assert "secret" not in message, "the password must not be printed"
+    assert not (tmp_path / "home" / "dagster.yaml").exists()
