@@ -107,7 +107,7 @@ class DaskCluster:
             "--nworkers", "1", "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1", "--no-dashboard",
         ]  # fmt: skip
         with open(self.log_dir / f"{name}.log", "w") as log:
-            worker = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.environment, cwd=self.environment.get("PWD"))
+            worker = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.environment)
         self.workers.append(worker)
         return worker
 
@@ -123,7 +123,10 @@ def dask_cluster(log_dir: Path, n_workers: int, environment: dict[str, str], tim
     from distributed import Client
 
     port = free_port()
-    cluster = DaskCluster(address=f"tcp://127.0.0.1:{port}", log_dir=log_dir, environment=environment)
+    address = f"tcp://127.0.0.1:{port}"
+    # Workers rebuild the code location, so they see the same executor setting as the orchestrator.
+    environment = {**environment, "SMI_DASK_SCHEDULER": address}
+    cluster = DaskCluster(address=address, log_dir=log_dir, environment=environment)
     try:
         with open(log_dir / "scheduler.log", "w") as log:
             command = [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
