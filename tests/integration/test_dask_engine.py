@@ -20,14 +20,13 @@ import duckdb
 import polars as pl
 import pytest
 from dask_definitions import run_job
-from services import dask_cluster
+from services import dask_cluster, free_port
 
 from smi_assets.corpus import world
 from smi_assets.defs.frequency import count_config
 from smi_assets.defs.partitions import corpus_shards, expected_shards, register_missing, world_config
 from smi_assets.defs.resources import settings_from_environment
 from smi_assets.engine import DASK_SCHEDULER_SETTING, connect_to_scheduler, duckdb_writer_lock
-from smi_assets.errors import ServiceUnavailableError
 from smi_assets.frequency import counting
 from smi_assets.instance import prepare_dagster_home
 
@@ -35,7 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCK_MESSAGE = re.compile(r"DuckDB writer lock (acquired|released) at ([0-9.]+)")
 
 
-def step_events(instance, run_id: str, event_type: dg.DagsterEventType, step_key: str | None = None):
+def step_events(instance, run_id: str, event_type: dg.DagsterEventType, step_key: str | None = None) -> list[dg.DagsterEvent]:
     records = instance.get_records_for_run(run_id, of_type=event_type).records
     events = [record.event_log_entry.dagster_event for record in records]
     return [event for event in events if step_key is None or event.step_key == step_key]
@@ -76,10 +75,17 @@ def expected_frequency(settings, folder: Path) -> pl.DataFrame:
         return counting.knowledge_frequency(connection, directories, built.triples)
 
 
-def test_dask_scheduler_down_at_start_names_the_service_and_the_setting():
-    with pytest.raises(ServiceUnavailableError) as raised:
-        connect_to_scheduler("tcp://127.0.0.1:9", timeout_s=2)
-    assert "Dask scheduler" in str(raised.value) and DASK_SCHEDULER_SETTING in str(raised.value)
+def test_dask_scheduler_down_at_start_fails_the_run_naming_the_service_and_the_setting(tmp_path, monkeypatch):
+    closed = f"tcp://127.0.0.1:{free_port()}"
+    for name, value in {DASK_SCHEDULER_SETTING: closed, "SMI_DATA_DIR": str(tmp_path / "data"), "SMI_WORLD_PEOPLE": "20"}.items():
+        monkeypatch.setenv(name, value)
+    home = str(prepare_dagster_home(tmp_path / "home", "sqlite"))
+    run_id, ok = run_job("knowledge_job", home)
+    assert not ok
+    with dg.DagsterInstance.from_config(home) as instance:
+        [failure] = step_events(instance, run_id, dg.DagsterEventType.RUN_FAILURE)
+    message = failure.event_specific_data.error.message
+    assert "Dask scheduler" in message and closed in message and DASK_SCHEDULER_SETTING in message
 
 
 def test_backfill_on_two_workers_survives_a_killed_worker(tmp_path, monkeypatch):
