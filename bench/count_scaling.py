@@ -27,7 +27,7 @@ os.environ.setdefault("POLARS_MAX_THREADS", "1")  # before polars loads, here an
 
 import duckdb
 import polars as pl
-from count_throughput import PARAREL, generate_corpus, load_pararel, megabytes, shards
+from count_throughput import generate_corpus, megabytes, pararel_triples, shards
 
 from smi_assets.frequency import counting
 
@@ -70,11 +70,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds of each worker count (default 3)")
     parser.add_argument("--pile-shard-mb", type=float, default=1000.0, help="shard size assumed for the projection (default 1000 MB)")
     args = parser.parse_args()
-    if not PARAREL.is_file():
-        print(f"reference data absent: {PARAREL}", file=sys.stderr)
+    triples = pararel_triples()
+    if triples is None:
         return 2
-
-    triples = load_pararel(PARAREL)
     with tempfile.TemporaryDirectory(prefix="smi-count-scaling-") as folder:
         root = Path(folder)
         triples_path = root / "triples.parquet"
