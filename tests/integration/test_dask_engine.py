@@ -40,6 +40,12 @@ def step_events(instance, run_id: str, event_type: dg.DagsterEventType, step_key
     return [event for event in events if step_key is None or event.step_key == step_key]
 
 
+def run_worker_processes(n: int) -> ProcessPoolExecutor:
+    """Processes that execute runs, as the instance's run launcher would: forked, so they share
+    this process's imports but not what Dagster caches while executing a run."""
+    return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"))
+
+
 def wait_for(condition, timeout_s: float, what: str):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -80,7 +86,9 @@ def test_dask_scheduler_down_at_start_fails_the_run_naming_the_service_and_the_s
     for name, value in {DASK_SCHEDULER_SETTING: closed, "SMI_DATA_DIR": str(tmp_path / "data"), "SMI_WORLD_PEOPLE": "20"}.items():
         monkeypatch.setenv(name, value)
     home = str(prepare_dagster_home(tmp_path / "home", "sqlite"))
-    run_id, ok = run_job("knowledge_job", home)
+    # A run worker process of its own: this process must not cache a job built for a dead scheduler.
+    with run_worker_processes(1) as run_worker:
+        run_id, ok = run_worker.submit(run_job, "knowledge_job", home).result(timeout=120)
     assert not ok
     with dg.DagsterInstance.from_config(home) as instance:
         [failure] = step_events(instance, run_id, dg.DagsterEventType.RUN_FAILURE)
@@ -110,7 +118,7 @@ def test_backfill_on_two_workers_survives_a_killed_worker(tmp_path, monkeypatch)
             shards = register_missing(instance, corpus_shards, list(expected_shards(settings)))
             assert len(shards) == 8
             # Run workers: two at a time, as the instance's max_concurrent_runs allows.
-            with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as run_workers:
+            with run_worker_processes(2) as run_workers:
                 knowledge_run, ok = run_workers.submit(run_job, "knowledge_job", home).result(timeout=120)
                 assert ok
                 backfill = [run_workers.submit(run_job, "shard_counts_job", home, shard) for shard in shards]
