@@ -5,6 +5,8 @@ Run workers and Dask workers rebuild it from the same environment (SMI_* variabl
 
 from __future__ import annotations
 
+import time
+
 import dagster as dg
 
 from smi_assets.definitions import build_definitions
@@ -32,6 +34,27 @@ def engine_definitions() -> dg.Definitions:
         jobs=[dg.define_asset_job(name, **arguments) for name, arguments in JOBS.items()],
         executor=executor_from_environment(),
     )
+
+
+@dg.op(pool="gpu")
+def first_training() -> None:
+    time.sleep(1.5)
+
+
+@dg.op(pool="gpu")
+def second_training() -> None:
+    time.sleep(1.5)
+
+
+def two_trainings_job() -> dg.JobDefinition:
+    """Two independent steps in the `gpu` pool (limit 1): the Dask executor must run them one after the other."""
+
+    @dg.job(name="two_trainings_job", executor_def=executor_from_environment())
+    def job():
+        first_training()
+        second_training()
+
+    return job
 
 
 def knowledge_job() -> dg.JobDefinition:

@@ -40,6 +40,15 @@ def step_events(instance, run_id: str, event_type: dg.DagsterEventType, step_key
     return [event for event in events if step_key is None or event.step_key == step_key]
 
 
+def step_intervals(instance, run_id: str) -> dict[str, tuple[float, float]]:
+    """Step key -> (last start, success) timestamps, from the run's event log."""
+    def timestamps(event_type):
+        return {record.event_log_entry.step_key: record.event_log_entry.timestamp for record in instance.get_records_for_run(run_id, of_type=event_type).records}
+
+    starts, ends = timestamps(dg.DagsterEventType.STEP_START), timestamps(dg.DagsterEventType.STEP_SUCCESS)
+    return {key: (starts[key], ends[key]) for key in ends}
+
+
 def run_worker_processes(n: int) -> ProcessPoolExecutor:
     """Processes that execute runs, as the instance's run launcher would: forked, so they share
     this process's imports but not what Dagster caches while executing a run."""
@@ -124,6 +133,12 @@ def test_backfill_on_two_workers_survives_a_killed_worker(tmp_path, monkeypatch)
                 backfill = [run_workers.submit(run_job, "shard_counts_job", home, shard) for shard in shards]
                 backfill_runs = [future.result(timeout=150) for future in backfill]
                 assert all(ok for _, ok in backfill_runs)
+
+                # Steps in one pool (`gpu`, limit 1) wait for each other, on two idle workers too.
+                pool_run, ok = run_workers.submit(run_job, "two_trainings_job", home).result(timeout=120)
+                assert ok
+                (first_start, first_end), (second_start, second_end) = sorted(step_intervals(instance, pool_run).values())
+                assert first_end <= second_start, "two steps of the gpu pool overlapped"
 
                 backfill_pids = Counter(event.pid for run_id, _ in backfill_runs for event in step_events(instance, run_id, dg.DagsterEventType.STEP_SUCCESS))
                 assert set(backfill_pids) == worker_pids, f"steps ran on {backfill_pids}, workers are {worker_pids}"
