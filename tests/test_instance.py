@@ -1,19 +1,27 @@
 """Choosing the Dagster instance: one setting picks the template, a home is prepared from it
-without clobbering a dagster.yaml the user edited, and bad settings name the setting."""
+without clobbering a dagster.yaml the user edited, bad settings name the setting, and runs
+whose process died are failed."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+
+import dagster as dg
 import pytest
 import yaml
 
 from smi_assets.instance import (
     INSTANCE_SETTING,
     POSTGRES_URL_SETTING,
+    RUN_PID_TAG,
+    fail_orphaned_runs,
     instance_kind,
     instance_template,
     postgres_url,
     prepare_dagster_home,
     redact_password,
+    run_owner_tags,
 )
 
 
@@ -53,3 +61,36 @@ def test_postgres_url_setting_is_required_with_the_psycopg2_driver():
     url = "postgresql+psycopg2://u:p@db:5432/dagster"
     assert postgres_url({POSTGRES_URL_SETTING: url}) == url
     assert redact_password(url) == "postgresql+psycopg2://u:***@db:5432/dagster"
+
+
+@dg.op
+def dies_with_its_process() -> None:
+    os._exit(1)  # like a killed process: nothing is left to record the run's end
+
+
+@dg.job
+def dying_job():
+    dies_with_its_process()
+
+
+def execute_in_a_process_that_dies(instance_ref, tags: dict[str, str] | None = None) -> None:
+    def target():
+        with dg.DagsterInstance.from_ref(instance_ref) as instance:
+            dying_job.execute_in_process(instance=instance, tags=tags or run_owner_tags())
+
+    process = multiprocessing.get_context("fork").Process(target=target)
+    process.start()
+    process.join(60)
+
+
+def test_runs_whose_process_died_are_failed_and_live_ones_kept():
+    with dg.instance_for_test() as instance:
+        execute_in_a_process_that_dies(instance.get_ref())
+        # Tagged with a process that is alive (this one): must be left alone.
+        execute_in_a_process_that_dies(instance.get_ref(), {**run_owner_tags(), RUN_PID_TAG: str(os.getpid())})
+        dead, alive = sorted(instance.get_runs(), key=lambda run: run.tags[RUN_PID_TAG] == str(os.getpid()))
+        assert dead.status == alive.status == dg.DagsterRunStatus.STARTED
+        assert fail_orphaned_runs(instance) == [dead.run_id]
+        assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(alive.run_id).status == dg.DagsterRunStatus.STARTED
+        assert fail_orphaned_runs(instance) == []

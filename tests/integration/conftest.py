@@ -8,7 +8,15 @@ from services import postgres_server
 
 
 @pytest.fixture(scope="module")
-def postgres_url():
-    """URL of an empty database on a PostgreSQL server started for this test module."""
-    with postgres_server() as url:
-        yield url
+def postgres():
+    """A PostgreSQL server started for this test module."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres, request):
+    """URL of an empty database of its own for the test, on the module's server."""
+    if not postgres.running:
+        postgres.start()
+    return postgres.create_database(request.node.name.lower()[:60])

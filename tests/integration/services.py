@@ -55,9 +55,48 @@ def postgres_bin_dir() -> Path | None:
     return Path(found).resolve().parent if found else None
 
 
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server in a temporary folder, on 127.0.0.1:`port`; `stop` and `start` it at will."""
+
+    bin_dir: Path
+    root: Path
+    port: int
+    user: str | None
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database `name`; return its URL."""
+        import psycopg2
+
+        connection = psycopg2.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", connect_timeout=10)
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        connection.close()
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{name}"
+
+    def pg_ctl(self, *arguments: str) -> None:
+        command = [self.bin_dir / "pg_ctl", "-D", self.root / "data", "-l", self.root / "server.log", "-w", "-t", "60", *arguments]
+        try:
+            subprocess.run(command, user=self.user, check=True, capture_output=True, text=True, timeout=120)
+        except subprocess.CalledProcessError as error:
+            log = self.root / "server.log"
+            raise RuntimeError(f"{error.cmd} failed: {error.stderr}\n{log.read_text() if log.exists() else ''}") from error
+
+    def start(self) -> None:
+        self.pg_ctl("-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off", "start")
+
+    def stop(self) -> None:
+        self.pg_ctl("-m", "fast", "stop")
+
+    @property
+    def running(self) -> bool:
+        return (self.root / "data" / "postmaster.pid").exists()
+
+
 @contextmanager
-def postgres_server(database: str = "dagster") -> Iterator[str]:
-    """A throwaway PostgreSQL server on 127.0.0.1; yields the URL of an empty `database`.
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server on 127.0.0.1.
 
     initdb refuses to run as root, so under root the server runs as the `postgres` user."""
     bin_dir = postgres_bin_dir()
@@ -67,27 +106,15 @@ def postgres_server(database: str = "dagster") -> Iterator[str]:
     root = Path(tempfile.mkdtemp(prefix="smi-postgres-"))
     if user:
         shutil.chown(root, user=user)
-    data, log = root / "data", root / "server.log"
-    port = free_port()
-    run = dict(user=user, check=True, capture_output=True, text=True, timeout=120)
+    server = PostgresServer(bin_dir=bin_dir, root=root, port=free_port(), user=user)
     try:
-        subprocess.run([bin_dir / "initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"], **run)
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
-        subprocess.run([bin_dir / "pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start"], **run)
-        import psycopg2
-
-        connection = psycopg2.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", connect_timeout=10)
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{database}"')
-        connection.close()
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/{database}"
-    except subprocess.CalledProcessError as error:
-        server_log = log.read_text() if log.exists() else ""
-        raise RuntimeError(f"{error.cmd} failed: {error.stderr}\n{server_log}") from error
+        initdb = [bin_dir / "initdb", "-D", root / "data", "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]
+        subprocess.run(initdb, user=user, check=True, capture_output=True, timeout=120)
+        server.start()
+        yield server
     finally:
-        if (data / "postmaster.pid").exists():
-            subprocess.run([bin_dir / "pg_ctl", "-D", data, "-m", "fast", "-w", "-t", "30", "stop"], user=user, capture_output=True, timeout=60)
+        if server.running:
+            server.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 

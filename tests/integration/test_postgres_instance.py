@@ -1,10 +1,13 @@
 """The PostgreSQL instance, against a real PostgreSQL server started for the test: the daemon
 ticks a sensor, launches two runs at once from the queue, fails a run whose process was
 killed, and a fresh instance object sees the whole history afterwards. A server that is
-down at start fails with the service and the setting named."""
+down at start fails with the service and the setting named; one that goes down mid-run
+fails the run's process, the run is marked failed once the server is back, and a rerun
+finishes."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -17,7 +20,7 @@ import pytest
 from services import free_port, stop_process
 
 from smi_assets.errors import ServiceUnavailableError
-from smi_assets.instance import POSTGRES_URL_SETTING, prepare_dagster_home
+from smi_assets.instance import POSTGRES_URL_SETTING, fail_orphaned_runs, prepare_dagster_home, run_owner_tags
 
 DEFINITIONS_FILE = Path(__file__).with_name("daemon_definitions.py")
 
@@ -98,3 +101,61 @@ def test_postgres_down_at_start_names_the_service_and_the_setting(tmp_path):
     assert "PostgreSQL" in message and POSTGRES_URL_SETTING in message and "127.0.0.1" in message
     assert "secret" not in message, "the password must not be printed"
     assert not (tmp_path / "home" / "dagster.yaml").exists()
+
+
+def gated_job(gate: Path) -> dg.JobDefinition:
+    """Two steps; the second waits until `gate` exists, so the test can stop the server mid-run."""
+
+    @dg.op
+    def produce() -> int:
+        return 1
+
+    @dg.op
+    def wait_for_gate(value: int) -> int:
+        while not gate.exists():
+            time.sleep(0.05)
+        return value
+
+    @dg.job(executor_def=dg.in_process_executor)
+    def gated():
+        wait_for_gate(produce())
+
+    return gated
+
+
+def test_postgres_down_mid_run_fails_the_run_and_a_rerun_finishes(postgres, postgres_url, tmp_path, monkeypatch):
+    monkeypatch.setenv(POSTGRES_URL_SETTING, postgres_url)
+    home = str(prepare_dagster_home(tmp_path / "home", "postgres"))
+    gate = tmp_path / "gate"
+    job = gated_job(gate)
+
+    def run_in_its_own_process():
+        with dg.DagsterInstance.from_config(home) as instance:
+            job.execute_in_process(instance=instance, tags=run_owner_tags())
+
+    with dg.DagsterInstance.from_config(home) as instance:
+        process = multiprocessing.get_context("fork").Process(target=run_in_its_own_process)
+        process.start()
+        deadline = time.monotonic() + 60
+        while not (instance.get_runs() and step_started(instance, instance.get_runs()[0].run_id, "wait_for_gate")):
+            assert time.monotonic() < deadline and process.is_alive(), "the run never reached its second step"
+            time.sleep(0.1)
+        postgres.stop()
+        gate.touch()
+        process.join(120)
+        assert process.exitcode not in (0, None), "the run's process must fail when PostgreSQL is gone"
+        postgres.start()
+
+        [interrupted] = instance.get_runs()
+        assert interrupted.status == dg.DagsterRunStatus.STARTED, "nothing could record the run's end"
+        assert fail_orphaned_runs(instance) == [interrupted.run_id]
+        rerun = job.execute_in_process(instance=instance, tags=run_owner_tags())
+        assert rerun.success
+        assert instance.get_run_by_id(interrupted.run_id).status == dg.DagsterRunStatus.FAILURE
+        successes = instance.get_records_for_run(rerun.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records
+        assert sorted(record.event_log_entry.step_key for record in successes) == ["produce", "wait_for_gate"]
+
+
+def step_started(instance: dg.DagsterInstance, run_id: str, step_key: str) -> bool:
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_START).records
+    return any(record.event_log_entry.step_key == step_key for record in records)
