@@ -51,7 +51,7 @@ def test_daemon_ticks_runs_two_at_once_fails_orphaned_run_and_history_persists(p
     with open(daemon_log, "w") as log:
         daemon = subprocess.Popen(
             [sys.executable, "-m", "dagster._daemon", "run", "-w", str(workspace)],
-            stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=tmp_path,
+            stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=tmp_path, start_new_session=True,
         )  # fmt: skip
     try:
         with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -78,6 +78,10 @@ def test_daemon_ticks_runs_two_at_once_fails_orphaned_run_and_history_persists(p
             wait_for(lambda: runs_by_name(instance)["orphaned"].dagster_run.is_finished, 60, "the killed run to be marked finished", daemon, daemon_log)
     finally:
         stop_process(daemon, timeout_s=30)
+        try:  # the code server and run workers the daemon started, should any outlive it
+            os.killpg(daemon.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     with dg.DagsterInstance.from_config(str(home)) as fresh:
         runs = runs_by_name(fresh)
