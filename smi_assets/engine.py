@@ -6,8 +6,8 @@ scheduler and runs on one of its workers, which may be on Slurm nodes (dask-jobq
 ``SLURMCluster``, or ``srun dask worker``) or Kubernetes pods (dask-kubernetes).
 
 The Dask executor is Dagster's step-delegating executor with a Dask step handler: the run's
-orchestrator decides which steps may start (dependencies, pools such as ``gpu`` and
-``duckdb`` with the instance's limits, retry policies, ``max_concurrent``), submits each one
+orchestrator decides which steps may start (dependencies, pools such as ``gpu`` with the
+instance's limits, retry policies, ``max_concurrent``), submits each one
 as a Dask task that runs ``dagster api execute_step`` on a worker, and follows the steps
 through the event log. Workers write their events to the instance themselves, so workers on
 other machines need the shared instance (``SMI_INSTANCE=postgres``) and the shared data
