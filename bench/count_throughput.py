@@ -57,6 +57,14 @@ def load_pararel(path: Path) -> pl.DataFrame:
     )
 
 
+def pararel_triples() -> pl.DataFrame | None:
+    """The ParaRel triples of the reference data, or None (saying so) when it is absent."""
+    if not PARAREL.is_file():
+        print(f"reference data absent: {PARAREL}", file=sys.stderr)
+        return None
+    return load_pararel(PARAREL)
+
+
 def generate_corpus(triples: pl.DataFrame, size_mb: float, seed: int = 0) -> pl.DataFrame:
     """Documents of 10-60 sentences; each sentence names a triple's subject (Zipf-distributed,
     so counts span orders of magnitude), its object or another entity, filler phrases and
@@ -166,11 +174,9 @@ def main() -> int:
     parser.add_argument("--spacy-mb", type=float, default=0.5, help="sample for spaCy's PhraseMatcher (default 0.5)")
     parser.add_argument("--rounds", type=int, default=3, help="measurement rounds (default 3)")
     args = parser.parse_args()
-    if not PARAREL.is_file():
-        print(f"reference data absent: {PARAREL}", file=sys.stderr)
+    triples = pararel_triples()
+    if triples is None:
         return 2
-
-    triples = load_pararel(PARAREL)
     documents, generate_seconds = timed(generate_corpus, triples, args.size_mb)
     corpus_mb = megabytes(documents)
     print(f"polars threads: {pl.thread_pool_size()}")

@@ -37,3 +37,13 @@ class LoadResult(NamedTuple):
 
     frame: pl.DataFrame
     n_skipped: int = 0
+
+
+class ServiceUnavailableError(RuntimeError):
+    """A service the configuration points at (PostgreSQL, the Dask scheduler) cannot be reached:
+    names the service, where it was looked for and the setting that chose it."""
+
+    def __init__(self, service: str, where: str, setting: str, reason: str):
+        self.service = service
+        self.setting = setting
+        super().__init__(f"{service} at {where} is not reachable ({reason}); start it, or fix the setting {setting}")
