@@ -16,7 +16,6 @@ the shard Parquet (`write_shard_documents`) and counting it (`count_shard_file`)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys

@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from smi_assets import defs as defs_folder
+from smi_assets.engine import executor_from_environment
 from smi_assets.resources import resources_from_environment
 
 # Every module of the defs folder: the executor's fork server imports them once.
@@ -29,12 +30,7 @@ def build_definitions(resources: dict[str, dg.ConfigurableResource] | None = Non
                 **(resources if resources is not None else resources_from_environment(as_env_vars=True)),
                 "pipes_subprocess_client": dg.PipesSubprocessClient(),
             },
-            # Two cores is the design target; raise max_concurrent on bigger machines. Steps fork
-            # from a server that imported the code location once, instead of each step process
-            # importing torch, transformers and the rest again (seconds per step).
-            executor=dg.multiprocess_executor.configured(
-                {"max_concurrent": 2, "start_method": {"forkserver": {"preload_modules": DEFS_MODULES}}}
-            ),
+            executor=executor_from_environment(preload_modules=DEFS_MODULES),
         ),
     )
 

@@ -18,12 +18,8 @@ used here.)
 
 from __future__ import annotations
 
-import fcntl
 import os
-import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
 
 import dagster as dg
 from dagster._cli.api import execute_step_command
@@ -35,7 +31,6 @@ from dagster._core.executor.step_delegating import (
     StepHandler,
     StepHandlerContext,
 )
-from dagster_duckdb import DuckDBResource
 from dagster_shared.serdes import serialize_value
 
 from smi_assets.errors import ServiceUnavailableError
@@ -45,11 +40,16 @@ DASK_SCHEDULER_SETTING = "SMI_DASK_SCHEDULER"
 LOCAL_MAX_CONCURRENT = 2
 
 
-def executor_from_environment(environ: Mapping[str, str] = os.environ) -> dg.ExecutorDefinition:
-    """The multiprocess executor, or the Dask executor when ``SMI_DASK_SCHEDULER`` is set."""
+def executor_from_environment(environ: Mapping[str, str] = os.environ, preload_modules: list[str] | None = None) -> dg.ExecutorDefinition:
+    """The multiprocess executor, or the Dask executor when ``SMI_DASK_SCHEDULER`` is set.
+
+    Local steps fork from a server that imported `preload_modules` (the code location) once,
+    instead of each step process importing torch, transformers and the rest again (seconds
+    per step)."""
     address = environ.get(DASK_SCHEDULER_SETTING, "").strip()
     if not address:
-        return dg.multiprocess_executor.configured({"max_concurrent": LOCAL_MAX_CONCURRENT})
+        start_method = {"forkserver": {"preload_modules": preload_modules}} if preload_modules else {"spawn": {}}
+        return dg.multiprocess_executor.configured({"max_concurrent": LOCAL_MAX_CONCURRENT, "start_method": start_method})
     return dask_executor.configured({"scheduler": address})
 
 
@@ -140,42 +140,3 @@ def dask_executor(init_context: dg.InitExecutorContext) -> StepDelegatingExecuto
         sleep_seconds=0.2,
         check_step_health_interval_seconds=5,
     )
-
-
-@contextmanager
-def duckdb_writer_lock(database: str | Path) -> Iterator[float]:
-    """Hold the single-writer lock of a DuckDB file; yields how many seconds it waited.
-
-    A `flock` on ``<database>.writer.lock``: whichever process holds it is the one writer, on
-    one machine or on a shared filesystem that supports flock, and a process that dies
-    releases it at once. DuckDB refuses a second writer outright; with the lock, a second
-    writer waits its turn instead of failing after its retries run out.
-    """
-    path = Path(f"{database}.writer.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        started = time.monotonic()
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield time.monotonic() - started
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-class SerializedDuckDBResource(DuckDBResource):
-    """`DuckDBResource` whose connections are taken one at a time across processes and workers.
-
-    Each connection logs when it got and released the lock, so the run's event log shows that
-    no two writes overlapped."""
-
-    @contextmanager
-    def get_connection(self):
-        logger = dg.get_dagster_logger()
-        logger.info(f"waiting for the DuckDB writer lock on {self.database}")
-        with duckdb_writer_lock(self.database) as waited_s:
-            logger.info(f"DuckDB writer lock acquired at {time.time():.6f} after {waited_s:.2f} s")
-            try:
-                with super().get_connection() as connection:
-                    yield connection
-            finally:
-                logger.info(f"DuckDB writer lock released at {time.time():.6f}")

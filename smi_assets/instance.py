@@ -10,19 +10,14 @@ down fails at start with the service and the setting named rather than deep in a
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
-
-import dagster as dg
 
 from smi_assets.errors import ServiceUnavailableError
 from smi_assets.storage import write_text_atomic
 
 INSTANCE_SETTING = "SMI_INSTANCE"
-RUN_HOST_TAG = "smi/host"
-RUN_PID_TAG = "smi/pid"
 POSTGRES_URL_SETTING = "SMI_POSTGRES_URL"
 # dagster-postgres speaks psycopg2, and SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3.
 POSTGRES_SCHEME = "postgresql+psycopg2://"
@@ -98,37 +93,4 @@ def redact_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def run_owner_tags() -> dict[str, str]:
-    """Tags naming the host and process that execute a run in-process (`smi run-default`), so
-    that `fail_orphaned_runs` can later tell the run's process is gone."""
-    return {RUN_HOST_TAG: socket.gethostname(), RUN_PID_TAG: str(os.getpid())}
-
-
-def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark failed the runs still "started" whose process on this host is gone; return their ids.
-
-    A run killed with its process, or one whose PostgreSQL went away before it could record
-    its end, stays "started" forever: nothing is left to fail it. Only runs tagged by
-    `run_owner_tags` on this host are considered (a process id means nothing elsewhere).
-    """
-    statuses = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
-    records = instance.get_run_records(dg.RunsFilter(statuses=statuses, tags={RUN_HOST_TAG: socket.gethostname()}))
-    orphaned = []
-    for record in records:
-        run = record.dagster_run
-        pid = int(run.tags.get(RUN_PID_TAG, "0"))
-        if pid > 0 and not process_alive(pid):
-            instance.report_engine_event(f"Run process {pid} on {socket.gethostname()} is gone; marking the run failed.", run)
-            instance.report_run_failed(run)
-            orphaned.append(run.run_id)
-    return orphaned
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
     return True

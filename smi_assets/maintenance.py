@@ -25,7 +25,7 @@ from smi_assets.resources import InputsResource, ModelingResource, StorageResour
 from smi_assets.sql import sql_statements, transaction
 
 # Tags `smi run-default` puts on its runs, so a later invocation can tell whether they are alive.
-PID_TAG, HOST_TAG = "smi/pid", "smi/host"
+RUN_PID_TAG, RUN_HOST_TAG = "smi/pid", "smi/host"
 LIVE_STATUSES = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]
 
 
@@ -68,8 +68,9 @@ def prune(instance: dg.DagsterInstance, storage: StorageResource, stale: StalePa
         instance.delete_dynamic_partition(checkpoint_partitions.name, checkpoint_id)
 
 
-def this_process_tags() -> dict[str, str]:
-    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+def run_owner_tags() -> dict[str, str]:
+    """Tags naming the host and process that execute a run in-process (`smi run-default`)."""
+    return {RUN_PID_TAG: str(os.getpid()), RUN_HOST_TAG: socket.gethostname()}
 
 
 def _process_alive(pid: int) -> bool:
@@ -82,15 +83,17 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
-    """Mark failed the live-looking runs of `smi run-default` invocations on this host whose
-    process is gone, and free the pool slots they held."""
+def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the live-looking runs executed in-process on this host (tagged with
+    `run_owner_tags`) whose process is gone, free the pool slots they held; return their ids.
+    Such a run (killed with its process, or whose PostgreSQL went away before it could record
+    its end) would otherwise stay "started" forever."""
     orphaned = []
-    for run in instance.get_runs(filters=RunsFilter(statuses=LIVE_STATUSES)):
-        pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
-        if pid is None or host != socket.gethostname() or _process_alive(int(pid)):
+    for run in instance.get_runs(filters=RunsFilter(statuses=LIVE_STATUSES, tags={RUN_HOST_TAG: socket.gethostname()})):
+        pid = int(run.tags.get(RUN_PID_TAG, "0"))
+        if pid <= 0 or _process_alive(pid):
             continue
-        instance.report_run_failed(run, message=f"the process that ran it (pid {pid}) is gone; marked failed by a later `smi run-default`")
+        instance.report_run_failed(run, message=f"the process that ran it (pid {pid} on {socket.gethostname()}) is gone")
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        orphaned.append(run)
+        orphaned.append(run.run_id)
     return orphaned

@@ -17,7 +17,6 @@ replaced, not appended to.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 import uuid
@@ -32,12 +31,12 @@ from dagster._core.storage.dagster_run import RunsFilter
 
 from smi_assets.checkpoints import store
 from smi_assets.definitions import build_definitions
-from smi_assets.maintenance import fail_orphaned_runs, stale_partitions, this_process_tags
+from smi_assets.instance import instance_kind, prepare_dagster_home
+from smi_assets.maintenance import fail_orphaned_runs, run_owner_tags, stale_partitions
 from smi_assets.observe import observe_and_register
 from smi_assets.progress import TerminalProgress, parse_progress
 from smi_assets.resources import READS_REFERENCE_TAGS, REPO_ROOT, ModelingResource, StorageResource, resources_from_environment
 
-INSTANCE_TEMPLATE = REPO_ROOT / "dagster_home" / "dagster.yaml"
 # The terminal shows progress, warnings and step results from the event log; Dagster's own
 # console logger would print every engine event on top of that.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
@@ -85,11 +84,9 @@ def plan_runs(asset_graph, selection: set[dg.AssetKey]) -> list[PlannedRun]:
 
 
 def open_instance(data_dir: Path) -> dg.DagsterInstance:
-    """The persistent instance at $DAGSTER_HOME, or at `<data_dir>/dagster_home` when unset."""
-    home = Path(os.environ.get("DAGSTER_HOME") or data_dir / "dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copyfile(INSTANCE_TEMPLATE, home / "dagster.yaml")
+    """The persistent instance at $DAGSTER_HOME, or at `<data_dir>/dagster_home` when unset, on
+    the storage `SMI_INSTANCE` chooses (SQLite by default, or PostgreSQL)."""
+    home = prepare_dagster_home(Path(os.environ.get("DAGSTER_HOME") or data_dir / "dagster_home").resolve(), instance_kind())
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
@@ -168,8 +165,8 @@ def run_default(
     settings come from the ``SMI_*`` environment, which the executor's step processes read too."""
     resources = resources_from_environment()
     inputs, storage, modeling = resources["inputs"], resources["storage"], resources["modeling"]
-    for run in fail_orphaned_runs(instance):
-        say(f"run {run.run_id} was left STARTED by a process that is gone: marked it failed and freed its pool slots")
+    for run_id in fail_orphaned_runs(instance):
+        say(f"run {run_id} was left STARTED by a process that is gone: marked it failed and freed its pool slots")
     observe_and_register(instance, inputs, storage, modeling, None, register=True)
     stale = stale_partitions(instance, inputs, storage, modeling)
     if stale:
@@ -194,7 +191,7 @@ def run_default(
             for partition_key in partition_keys:
                 started = time.perf_counter()
                 progress.say(f"materializing {plan.label()}{f' [{partition_key}]' if partition_key else ''}")
-                tags = {"smi/invocation": invocation, **this_process_tags(), **({"dagster/partition": partition_key} if partition_key else {})}
+                tags = {"smi/invocation": invocation, **run_owner_tags(), **({"dagster/partition": partition_key} if partition_key else {})}
                 with dg.execute_job(job, instance, run_config=QUIET_RUN_CONFIG, tags=tags, asset_selection=list(plan.asset_keys)) as result:
                     runs.append(result.dagster_run)
                     if not result.success:

@@ -14,6 +14,8 @@ variable becomes a `dg.EnvVar`, so the UI shows where the value came from.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import time
@@ -87,34 +89,60 @@ class StorageResource(dg.ConfigurableResource):
         return path
 
     @contextmanager
+    def writer_lock(self) -> Iterator[float]:
+        """Be the one writer of the DuckDB file; yields the seconds waited.
+
+        DuckDB refuses a second writing process outright; this `flock` on
+        ``<database>.writer.lock`` makes a second writer (another step, run or Dask worker, on
+        this machine or a shared filesystem with flock) wait its turn, saying so every 10 s, for
+        at most `lock_timeout_seconds`. A process that dies releases it at once. The log lines
+        with the times it was held show that writes never overlap."""
+        logger = dg.get_dagster_logger()
+        path = Path(f"{self.database_path}.writer.lock")
+        with open(path, "a") as handle:
+            started = last_said = time.monotonic()
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    waited = time.monotonic() - started
+                    if waited > self.lock_timeout_seconds:
+                        raise TimeoutError(
+                            f"gave up after {waited:.0f} s waiting for the DuckDB writer lock {path}: another process is writing "
+                            "the database; wait for it, or raise SMI_LOCK_TIMEOUT_SECONDS"
+                        ) from None
+                    if time.monotonic() - last_said >= 10:
+                        logger.warning(f"waiting for the DuckDB writer lock {path} ({waited:.0f} s so far)")
+                        last_said = time.monotonic()
+                    time.sleep(0.1)
+            logger.info(f"DuckDB writer lock acquired at {time.time():.6f} after {time.monotonic() - started:.2f} s")
+            try:
+                yield time.monotonic() - started
+            finally:
+                logger.info(f"DuckDB writer lock released at {time.time():.6f}")
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextmanager
     def connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A DuckDB connection to the project database. DuckDB lets one process hold the file for
-        writing; while another does, this waits (saying so every 10 s) up to `lock_timeout_seconds`."""
+        """A DuckDB connection to the project database: for writing, under `writer_lock`; for
+        reading, retried while a writer holds the file (DuckDB's own lock), within the timeout."""
         path = self.database_path
         if read_only and not path.exists():
             raise FileNotFoundError(f"{path} does not exist: materialize the pipeline first (`smi run-default`)")
-        started = last_said = time.monotonic()
-        while True:
-            try:
-                connection = duckdb.connect(str(path), read_only=read_only)
-                break
-            except duckdb.IOException as error:
-                if "lock" not in str(error).lower():
-                    raise
-                waited = time.monotonic() - started
-                if waited > self.lock_timeout_seconds:
-                    raise TimeoutError(
-                        f"gave up after {waited:.0f} s waiting for the DuckDB lock on {path} ({error}); "
-                        "another process is writing it: wait for it, or raise SMI_LOCK_TIMEOUT_SECONDS"
-                    ) from error
-                if time.monotonic() - last_said >= 10:
-                    print(f"waiting for the DuckDB lock on {path} ({waited:.0f} s so far)", flush=True)
-                    last_said = time.monotonic()
-                time.sleep(0.2)
-        try:
+        with contextlib.ExitStack() as stack:
+            if not read_only:
+                stack.enter_context(self.writer_lock())
+            started = time.monotonic()
+            while True:
+                try:
+                    connection = stack.enter_context(contextlib.closing(duckdb.connect(str(path), read_only=read_only)))
+                    break
+                except duckdb.IOException as error:
+                    if "lock" not in str(error).lower() or time.monotonic() - started > self.lock_timeout_seconds:
+                        raise
+                    time.sleep(0.2)
             yield connection
-        finally:
-            connection.close()
 
 
 class InputsResource(dg.ConfigurableResource):

@@ -14,15 +14,13 @@ import yaml
 from smi_assets.instance import (
     INSTANCE_SETTING,
     POSTGRES_URL_SETTING,
-    RUN_PID_TAG,
-    fail_orphaned_runs,
     instance_kind,
     instance_template,
     postgres_url,
     prepare_dagster_home,
     redact_password,
-    run_owner_tags,
 )
+from smi_assets.maintenance import RUN_PID_TAG, fail_orphaned_runs, run_owner_tags
 
 
 def test_both_templates_keep_the_pool_and_run_limits_and_monitor_runs():

@@ -8,7 +8,7 @@ import subprocess
 
 import dagster as dg
 
-from smi_assets.maintenance import HOST_TAG, PID_TAG, fail_orphaned_runs, prune, stale_partitions
+from smi_assets.maintenance import RUN_HOST_TAG, RUN_PID_TAG, fail_orphaned_runs, prune, stale_partitions
 from smi_assets.partitions import checkpoint_partitions, corpus_shards
 from smi_assets.resources import InputsResource, ModelingResource, StorageResource
 
@@ -22,14 +22,14 @@ def _dead_pid() -> int:
 def test_a_run_left_started_by_a_dead_process_is_failed_and_frees_its_pool_slot():
     with dg.instance_for_test() as instance:
         job = dg.define_asset_job("any").resolve(asset_graph=dg.Definitions(assets=[dg.AssetSpec("x")]).resolve_asset_graph())
-        dead = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED, tags={PID_TAG: str(_dead_pid()), HOST_TAG: socket.gethostname()})
-        alive = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED, tags={PID_TAG: "1", HOST_TAG: socket.gethostname()})
+        dead = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED, tags={RUN_PID_TAG: str(_dead_pid()), RUN_HOST_TAG: socket.gethostname()})
+        alive = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED, tags={RUN_PID_TAG: "1", RUN_HOST_TAG: socket.gethostname()})
         storage = instance.event_log_storage
         storage.set_concurrency_slots("gpu", 1)
         assert storage.claim_concurrency_slot("gpu", dead.run_id, "checkpoints").is_claimed
         assert not storage.claim_concurrency_slot("gpu", alive.run_id, "checkpoints").is_claimed, "the dead run holds the only slot"
 
-        assert [run.run_id for run in fail_orphaned_runs(instance)] == [dead.run_id]
+        assert fail_orphaned_runs(instance) == [dead.run_id]
         assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE
         assert instance.get_run_by_id(alive.run_id).status == dg.DagsterRunStatus.STARTED
         assert storage.get_concurrency_info("gpu").active_slot_count == 0

@@ -1,6 +1,6 @@
-"""The code location of the Dask engine test: the project's assets and resources from
-`build_definitions`, the executor from the environment (Dask when SMI_DASK_SCHEDULER is set),
-DuckDB connections through the single-writer lock, and one job per stage of the backfill.
+"""The code location of the Dask engine test: the project's assets, resources and executor from
+`build_definitions` (Dask when SMI_DASK_SCHEDULER is set; DuckDB writes go through the storage
+resource's single-writer lock), and one job per stage of the backfill.
 Run workers and Dask workers rebuild it from the same environment (SMI_* variables)."""
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ import time
 import dagster as dg
 
 from smi_assets.definitions import build_definitions
-from smi_assets.defs.corpus import corpus_documents
-from smi_assets.defs.frequency import knowledge_frequency, shard_knowledge_counts
-from smi_assets.defs.knowledge import cbqa_questions, knowledge_triples
-from smi_assets.defs.partitions import corpus_shards
-from smi_assets.defs.resources import settings_from_environment
-from smi_assets.engine import SerializedDuckDBResource, executor_from_environment
+from smi_assets.defs.corpus.assets import corpus_documents
+from smi_assets.defs.frequency.assets import knowledge_frequency, shard_knowledge_counts
+from smi_assets.defs.knowledge.assets import cbqa_questions, knowledge_triples
+from smi_assets.engine import executor_from_environment
+from smi_assets.partitions import corpus_shards
 
 JOBS = {
     "knowledge_job": dict(selection=dg.AssetSelection.assets(knowledge_triples, cbqa_questions)),
@@ -25,15 +24,9 @@ JOBS = {
 
 
 def engine_definitions() -> dg.Definitions:
-    base = build_definitions(settings_from_environment())
-    database = str(base.resources["settings"].database_path)
-    return dg.Definitions(
-        assets=base.assets,
-        asset_checks=base.asset_checks,
-        resources={**base.resources, "duckdb": SerializedDuckDBResource(database=database)},
-        jobs=[dg.define_asset_job(name, **arguments) for name, arguments in JOBS.items()],
-        executor=executor_from_environment(),
-    )
+    """The project's code location (its executor is Dask when SMI_DASK_SCHEDULER is set) plus
+    one job per stage of the backfill."""
+    return dg.Definitions.merge(build_definitions(), dg.Definitions(jobs=[dg.define_asset_job(name, **arguments) for name, arguments in JOBS.items()]))
 
 
 @dg.op(pool="gpu")

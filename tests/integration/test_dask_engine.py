@@ -23,12 +23,12 @@ from dask_definitions import run_job
 from services import dask_cluster, free_port
 
 from smi_assets.corpus import world
-from smi_assets.defs.frequency import count_config
-from smi_assets.defs.partitions import corpus_shards, expected_shards, register_missing, world_config
-from smi_assets.defs.resources import settings_from_environment
-from smi_assets.engine import DASK_SCHEDULER_SETTING, connect_to_scheduler, duckdb_writer_lock
+from smi_assets.defs.frequency.assets import count_config
+from smi_assets.engine import DASK_SCHEDULER_SETTING, connect_to_scheduler
 from smi_assets.frequency import counting
 from smi_assets.instance import prepare_dagster_home
+from smi_assets.partitions import corpus_shards, expected_shards, register_missing, world_config
+from smi_assets.resources import resources_from_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCK_MESSAGE = re.compile(r"DuckDB writer lock (acquired|released) at ([0-9.]+)")
@@ -79,12 +79,12 @@ def lock_intervals(instance, run_ids) -> list[tuple[float, float, str]]:
     return sorted(intervals)
 
 
-def expected_frequency(settings, folder: Path) -> pl.DataFrame:
+def expected_frequency(resources: dict, folder: Path) -> pl.DataFrame:
     """The knowledge-frequency table computed in-process from the same world, without Dagster."""
-    built = world.build_world(world_config(settings))
+    built = world.build_world(world_config(resources["inputs"]))
     directories = []
     for shard in built.shard_names:
-        counting.write_shard_counts(counting.count_shard(built.documents(shard), built.triples, count_config(settings)), folder / shard)
+        counting.write_shard_counts(counting.count_shard(built.documents(shard), built.triples, count_config(resources["counting"])), folder / shard)
         directories.append(folder / shard)
     with duckdb.connect() as connection:
         return counting.knowledge_frequency(connection, directories, built.triples)
@@ -117,14 +117,15 @@ def test_backfill_on_two_workers_survives_a_killed_worker(tmp_path, monkeypatch)
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    settings = settings_from_environment()
+    resources = resources_from_environment()
+    inputs, storage = resources["inputs"], resources["storage"]
     home = environment["DAGSTER_HOME"]
     (tmp_path / "logs").mkdir()
     with dask_cluster(tmp_path / "logs", n_workers=2, environment=environment) as cluster:
         monkeypatch.setenv(DASK_SCHEDULER_SETTING, cluster.address)
         worker_pids = {worker.pid for worker in cluster.workers}
         with dg.DagsterInstance.from_config(home) as instance:
-            shards = register_missing(instance, corpus_shards, list(expected_shards(settings)))
+            shards = register_missing(instance, corpus_shards, list(expected_shards(inputs)))
             assert len(shards) == 8
             # Run workers: two at a time, as the instance's max_concurrent_runs allows.
             with run_worker_processes(2) as run_workers:
@@ -144,7 +145,7 @@ def test_backfill_on_two_workers_survives_a_killed_worker(tmp_path, monkeypatch)
                 assert set(backfill_pids) == worker_pids, f"steps ran on {backfill_pids}, workers are {worker_pids}"
 
                 # Hold the writer lock so the aggregation's step waits, mid-step, on its worker.
-                with duckdb_writer_lock(settings.database_path):
+                with storage.writer_lock():
                     frequency = run_workers.submit(run_job, "frequency_job", home)
                     rerun = run_workers.submit(run_job, "knowledge_job", home)
 
@@ -178,10 +179,10 @@ def test_backfill_on_two_workers_survives_a_killed_worker(tmp_path, monkeypatch)
             assert {step for _, _, step in intervals} >= {"knowledge_triples", "cbqa_questions", "knowledge_frequency"}
             assert all(previous[1] <= current[0] for previous, current in zip(intervals, intervals[1:])), intervals
 
-    with duckdb.connect(str(settings.database_path), read_only=True) as connection:
+    with duckdb.connect(str(storage.database_path), read_only=True) as connection:
         table = connection.execute("SELECT * FROM knowledge_frequency ORDER BY idx").pl()
-    expected = expected_frequency(settings, tmp_path / "expected").sort("idx")
+    expected = expected_frequency(resources, tmp_path / "expected").sort("idx")
     assert table["idx"].is_unique().all()
     assert table.select(expected.columns).equals(expected)
-    n_documents = sum(len(world.build_world(world_config(settings)).documents(shard)) for shard in shards)
+    n_documents = sum(len(world.build_world(world_config(inputs)).documents(shard)) for shard in shards)
     assert table["N"].max() == n_documents, "each shard's documents counted exactly once"

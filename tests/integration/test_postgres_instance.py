@@ -20,7 +20,8 @@ import pytest
 from services import free_port, stop_process
 
 from smi_assets.errors import ServiceUnavailableError
-from smi_assets.instance import POSTGRES_URL_SETTING, fail_orphaned_runs, prepare_dagster_home, run_owner_tags
+from smi_assets.instance import POSTGRES_URL_SETTING, prepare_dagster_home
+from smi_assets.maintenance import fail_orphaned_runs, run_owner_tags
 
 DEFINITIONS_FILE = Path(__file__).with_name("daemon_definitions.py")
 
