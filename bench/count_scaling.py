@@ -86,7 +86,9 @@ def main() -> int:
             shard_paths.append(root / f"shard-{index:03d}.parquet")
             shard.write_parquet(shard_paths[-1])
         corpus_mb = sum(megabytes(pl.read_parquet(path)) for path in shard_paths)
-        print(f"{len(shard_paths)} shards, {corpus_mb:.1f} MB, {len(triples)} triples, word mode; os.cpu_count()={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+        print(
+            f"{len(shard_paths)} shards, {corpus_mb:.1f} MB, {len(triples)} triples, word mode; os.cpu_count()={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}"
+        )
 
         # Rounds alternate 1 and 2 workers, so load from other users hits both alike; the first
         # round warms the workers up (imports) and is not counted; each figure is the best round.

@@ -61,13 +61,10 @@ def prepare_dagster_home(home: str | Path, kind: str, environ: Mapping[str, str]
 def postgres_url(environ: Mapping[str, str] = os.environ) -> str:
     url = environ.get(POSTGRES_URL_SETTING, "").strip()
     if not url:
-        raise ValueError(
-            f"{INSTANCE_SETTING}=postgres needs {POSTGRES_URL_SETTING}, e.g. {POSTGRES_SCHEME}user:password@host:5432/dagster"
-        )
+        raise ValueError(f"{INSTANCE_SETTING}=postgres needs {POSTGRES_URL_SETTING}, e.g. {POSTGRES_SCHEME}user:password@host:5432/dagster")
     if not url.startswith(POSTGRES_SCHEME):
         raise ValueError(
-            f"{POSTGRES_URL_SETTING} must start with {POSTGRES_SCHEME} (dagster-postgres needs the psycopg2 driver), "
-            f"not {urlsplit(url).scheme}://"
+            f"{POSTGRES_URL_SETTING} must start with {POSTGRES_SCHEME} (dagster-postgres needs the psycopg2 driver), not {urlsplit(url).scheme}://"
         )
     return url
 
@@ -91,6 +88,5 @@ def redact_password(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
-
 
     return True

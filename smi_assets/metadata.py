@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # assets run headless, in worker processes
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from smi_assets.resources import StorageResource  # noqa: E402
@@ -43,15 +44,64 @@ def plot_metadata(figure: plt.Figure, path: Path) -> dict[str, dg.MetadataValue]
     png = buffer.getvalue()
     path.write_bytes(png)
     encoded = base64.b64encode(png).decode("ascii")
-    return {
+    metadata = {
         "plot": dg.MetadataValue.md(f"![{path.stem}](data:image/png;base64,{encoded})"),
         "plot_path": dg.MetadataValue.path(str(path)),
     }
+    preview = sparkline(figure)
+    if preview is not None:
+        metadata = {"plot_preview": dg.MetadataValue.md(preview), **metadata}
+    return metadata
 
 
-def offending_rows_check(
-    storage: StorageResource, query_name: str, check_name: str | None = None, parameters: dict | None = None
-) -> dg.AssetCheckResult:
+# The UI shows a markdown value inline only while it is shorter than this; a full plot goes
+# behind a "[Show Markdown]" dialog, so each plot also gets a sparkline that fits.
+INLINE_MARKDOWN_LIMIT = 1000
+
+
+def sparkline(figure: plt.Figure, width: int = 240, height: int = 60) -> str | None:
+    """A tiny SVG of the first series on the figure's first axes (a line, bars or points), as
+    inline markdown under `INLINE_MARKDOWN_LIMIT` characters; None when there is nothing to draw."""
+    if not figure.axes:
+        return None
+    axis = figure.axes[0]
+    # A two-point line over a scatter is a reference diagonal, not the series.
+    lines = [line for line in axis.lines if len(line.get_xydata()) > 2] or ([] if axis.collections else list(axis.lines))
+    if lines:
+        points = np.asarray(lines[0].get_xydata(), dtype=float)
+    elif axis.patches:
+        points = np.array([(patch.get_x(), patch.get_height()) for patch in axis.patches if hasattr(patch, "get_height")], dtype=float)
+    elif axis.collections:
+        points = np.asarray(axis.collections[0].get_offsets(), dtype=float)
+        points = points[np.argsort(points[:, 0])] if points.ndim == 2 else points
+    else:
+        return None
+    points = points[np.isfinite(points).all(axis=1)] if points.size else points
+    if len(points) < 2:
+        return None
+    title = axis.get_title() or axis.get_ylabel()
+    for n_points in (60, 40, 25, 15):
+        chosen = points[np.linspace(0, len(points) - 1, min(n_points, len(points))).astype(int)]
+        span = np.ptp(chosen, axis=0)
+        span[span == 0] = 1.0
+        scaled = (chosen - chosen.min(axis=0)) / span
+        coordinates = " ".join(f"{2 + x * (width - 4):.0f},{height - 2 - y * (height - 14):.0f}" for x, y in scaled)
+        svg = (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">'
+            f'<text x="2" y="10" font-size="10">{_svg_text(title)[:48]}</text>'
+            f'<polyline points="{coordinates}" fill="none" stroke="#4f43dd" stroke-width="1.5"/></svg>'
+        )
+        markdown = f"![sparkline](data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode('ascii')})"
+        if len(markdown) < INLINE_MARKDOWN_LIMIT:
+            return markdown
+    return None
+
+
+def _svg_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def offending_rows_check(storage: StorageResource, query_name: str, check_name: str | None = None, parameters: dict | None = None) -> dg.AssetCheckResult:
     """Run `sql/<query_name>.sql`, which selects the rows breaking a rule; pass when it selects
     none. `check_name` names the check when an asset reports it with its materialization."""
     with storage.connection(read_only=True) as connection:

@@ -106,8 +106,7 @@ def input_versions(inputs: InputsResource, cache: HashCache) -> list[InputVersio
             InputVersion(TEMPLATES_FILE, None, _settings_version("world-templates", world), "synthetic world"),
         ]
         return versions + [
-            InputVersion(CORPUS_FILE, shard, _settings_version("world-shard", world, shard), f"synthetic world {shard}")
-            for shard in expected_shards(inputs)
+            InputVersion(CORPUS_FILE, shard, _settings_version("world-shard", world, shard), f"synthetic world {shard}") for shard in expected_shards(inputs)
         ]
     versions = []
     for key, name in ((TRIPLES_FILE, "triples_path"), (TEMPLATES_FILE, "templates_path")):

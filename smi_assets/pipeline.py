@@ -34,7 +34,7 @@ from smi_assets.definitions import build_definitions
 from smi_assets.instance import instance_kind, prepare_dagster_home
 from smi_assets.maintenance import fail_orphaned_runs, run_owner_tags, stale_partitions
 from smi_assets.observe import observe_and_register
-from smi_assets.progress import TerminalProgress, parse_progress
+from smi_assets.progress import TerminalProgress, parse_notice, parse_progress
 from smi_assets.resources import READS_REFERENCE_TAGS, REPO_ROOT, ModelingResource, StorageResource, resources_from_environment
 
 # The terminal shows progress, warnings and step results from the event log; Dagster's own
@@ -125,9 +125,11 @@ class RunWatcher:
         step = f"{entry.step_key or 'run'}{partition}"
         event = entry.dagster_event
         if event is None:
-            progress = parse_progress(entry.user_message)
+            progress, notice = parse_progress(entry.user_message), parse_notice(entry.user_message)
             if progress is not None:
                 self.progress.update(step, progress)
+            elif notice is not None:
+                self.progress.say(f"  {step}: {notice}")
             elif entry.level >= 30:  # logging.WARNING
                 self.progress.say(f"  ! {step}: {entry.user_message}")
             return
@@ -222,8 +224,7 @@ def report(storage: StorageResource, modeling: ModelingResource) -> dict:
             for row in fits.iter_rows(named=True)
         ],
         "forecast": [
-            {"planned_params": row["planned_params"], "predicted_accuracy": row["predicted_accuracy"]}
-            for row in forecast.filter(rel="*").iter_rows(named=True)
+            {"planned_params": row["planned_params"], "predicted_accuracy": row["predicted_accuracy"]} for row in forecast.filter(rel="*").iter_rows(named=True)
         ],
         "leave_one_size_out": backtest.to_dicts(),
         "leave_one_size_out_mae": float(backtest["abs_error"].mean()) if backtest.height else None,

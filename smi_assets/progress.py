@@ -62,6 +62,24 @@ def parse_progress(message: str) -> Progress | None:
     return None
 
 
+# Events worth a line of their own: training resumed or started over, a trainer waiting for a lock.
+NOTICE_EVENTS = {"resumed", "restarted", "waiting"}
+
+
+def parse_notice(message: str) -> str | None:
+    """The text of a notice event (`NOTICE_EVENTS`), or None."""
+    if not message.startswith("{"):
+        return None
+    try:
+        event = json.loads(message)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(event, dict) or event.get("event") not in NOTICE_EVENTS:
+        return None
+    details = ", ".join(f"{key}={value}" for key, value in event.items() if key != "event")
+    return str(event.get("message") or f"{event['event']}: {details}")
+
+
 class TerminalProgress:
     """Bars (on a terminal) or a line every `line_interval` seconds (in a log file) per step and task."""
 

@@ -45,9 +45,7 @@ class StorageResource(dg.ConfigurableResource):
     """The data directory: Parquet snapshots, per-shard counts, checkpoints, plots and the DuckDB file."""
 
     data_dir: str = Field(default="data", description="Folder holding every file the pipeline writes (resolved to an absolute path).")
-    lock_timeout_seconds: float = Field(
-        default=600.0, description="How long a DuckDB write waits for another process's lock before failing."
-    )
+    lock_timeout_seconds: float = Field(default=600.0, description="How long a DuckDB write waits for another process's lock before failing.")
 
     @property
     def root(self) -> Path:
@@ -163,7 +161,9 @@ class InputsResource(dg.ConfigurableResource):
     world_seed: int = Field(default=0, description="Seed of the synthetic world.")
     world_people: int = Field(default=500, description="People in the synthetic world (3 facts each).")
     world_shards: int = Field(default=4, description="Corpus shards of the synthetic world.")
-    reference_dir: str = Field(default=str(DEFAULT_REFERENCE_DIR), description="Folder of the public reference tables (smi/, obsscaling/, cpp/, not_just_scaling/).")
+    reference_dir: str = Field(
+        default=str(DEFAULT_REFERENCE_DIR), description="Folder of the public reference tables (smi/, obsscaling/, cpp/, not_just_scaling/)."
+    )
 
     @property
     def on_error(self) -> Literal["raise", "skip"]:
@@ -189,7 +189,9 @@ class InputsResource(dg.ConfigurableResource):
 class CountingResource(dg.ConfigurableResource):
     """How entity mentions are matched and which unit counts as a co-occurrence."""
 
-    match_mode: Literal["paper", "word"] = Field(default="word", description="word: whole words of the entity or an alias; paper: the SMI reference rule (substring of ' ' + entity).")
+    match_mode: Literal["paper", "word"] = Field(
+        default="word", description="word: whole words of the entity or an alias; paper: the SMI reference rule (substring of ' ' + entity)."
+    )
     case: Literal["sensitive", "insensitive"] = Field(default="sensitive", description="Case policy of word matching.")
     cooccurrence_unit: Literal["document", "sentence", "window"] = Field(default="document", description="Unit in which subject and object must both appear.")
     window_tokens: int = Field(default=64, description="Tokens per window when cooccurrence_unit=window.")

@@ -50,8 +50,7 @@ def write_toy_reference(folder: Path, n_triples: int = 120, seed: int = 0) -> Pa
     path = folder / "merge_outputs.parquet"
     pl.DataFrame(rows).write_parquet(path)
     (folder / "models.csv").write_text(
-        "models,model_series,model_size,datasets,dataset_id\n"
-        "org/toy-small,Toy,0.1,toycorpus,\norg/toy-large,Toy,2.0,toycorpus,\n"
+        "models,model_series,model_size,datasets,dataset_id\norg/toy-small,Toy,0.1,toycorpus,\norg/toy-large,Toy,2.0,toycorpus,\n"
     )
     return path
 

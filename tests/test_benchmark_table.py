@@ -63,7 +63,9 @@ def test_obsscaling_loader_rejects_missing_columns(tmp_path):
 def write_cpp(tmp_path: Path, n_feature_rows: int = 2) -> tuple[Path, Path, Path]:
     scores = write(tmp_path / "scores.csv", ",T1,T2\nm1,50,\nm2,25.5,80\n")
     rows = ["m1,fam,100,7000,No,4096", "m2,fam,200,13000,Yes,2048"][:n_feature_rows]
-    factors = write(tmp_path / "models.csv", "Model Name,family,Pretraining Dataset Size(B),Parameter Size(M),Finetuning,Context window\n" + "\n".join(rows) + "\n")
+    factors = write(
+        tmp_path / "models.csv", "Model Name,family,Pretraining Dataset Size(B),Parameter Size(M),Finetuning,Context window\n" + "\n".join(rows) + "\n"
+    )
     tasks = write(tmp_path / "tasks.csv", ",T1,T2\nability,reasoning,code\nfew-shot,0,5\n")
     return scores, factors, tasks
 

@@ -186,14 +186,9 @@ def test_paper_mode_matches_reference_rule_on_pararel_entities():
     records = json.loads(path.read_text())
     rng = random.Random(3)
     sample = rng.sample(records, 300)
-    triples = triples_frame([(record["subj"], record["obj"]) for record in sample]).with_columns(
-        idx=pl.Series([record["idx"] for record in sample])
-    )
+    triples = triples_frame([(record["subj"], record["obj"]) for record in sample]).with_columns(idx=pl.Series([record["idx"] for record in sample]))
     names = [record[key] for record in sample for key in ("subj", "obj")]
-    texts = [
-        "".join(rng.choice(["", " ", "x", ", "]) + rng.choice(names + ["the", "of", "an"]) for _ in range(rng.randint(1, 25)))
-        for _ in range(400)
-    ]
+    texts = ["".join(rng.choice(["", " ", "x", ", "]) + rng.choice(names + ["the", "of", "an"]) for _ in range(rng.randint(1, 25))) for _ in range(400)]
     frequency = count_corpus([pl.DataFrame({"text": texts})], triples, CountConfig(match_mode="paper"))
     assert frequency.equals(reference_counts(texts, triples))
     assert frequency["N_so"].sum() > 0
@@ -277,9 +272,7 @@ def test_streamed_file_counts_equal_whole_file_counts(tmp_path: Path):
         assert expected["N_so"].sum() > 0, config
         counter = TripleCounter.build(triples, config)
         for batch_rows, batch_bytes in BATCHINGS:
-            counts, n_skipped = count_documents_file(
-                path, triples, config, on_error="skip", batch_rows=batch_rows, batch_bytes=batch_bytes, counter=counter
-            )
+            counts, n_skipped = count_documents_file(path, triples, config, on_error="skip", batch_rows=batch_rows, batch_bytes=batch_bytes, counter=counter)
             assert n_skipped == n_bad
             assert sum_shard_counts([counts], triples).equals(expected), (config, batch_rows, batch_bytes)
 

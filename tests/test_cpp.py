@@ -57,7 +57,9 @@ def test_collaborative_models_recover_a_low_rank_matrix(kind):
     model = CollaborativePredictor(kind, seed=0).fit(train, scores[train[:, 0], train[:, 1]], *scores.shape)
     predicted = model.predict(test)
     actual = complete[test[:, 0], test[:, 1]]
-    task_means = np.nanmean(np.where(np.isin(np.arange(scores.size).reshape(scores.shape), train[:, 0] * scores.shape[1] + train[:, 1]), scores, np.nan), axis=0)
+    task_means = np.nanmean(
+        np.where(np.isin(np.arange(scores.size).reshape(scores.shape), train[:, 0] * scores.shape[1] + train[:, 1]), scores, np.nan), axis=0
+    )
     baseline = np.mean((task_means[test[:, 1]] - actual) ** 2)
     assert np.mean((predicted - actual) ** 2) < 0.35 * baseline
 
@@ -125,7 +127,9 @@ def test_cpp_command_writes_one_row_per_variant_and_the_shapley_table(tmp_path):
         "Model Name": models, "family": ["A", "B"] * 10, "Pretraining Dataset Size(B)": np.arange(20) * 10 + 10,
         "Parameter Size(M)": np.arange(20) * 100 + 100,
     }).write_csv(tmp_path / "models.csv")  # fmt: skip
-    pl.DataFrame({"": ["ability", "few-shot"], **{t: ["reasoning" if j % 2 else "code", str(j)] for j, t in enumerate(tasks)}}).write_csv(tmp_path / "tasks.csv")
+    pl.DataFrame({"": ["ability", "few-shot"], **{t: ["reasoning" if j % 2 else "code", str(j)] for j, t in enumerate(tasks)}}).write_csv(
+        tmp_path / "tasks.csv"
+    )
     out = tmp_path / "cpp.csv"
     code = main(["cpp", "--scores", str(tmp_path / "scores.csv"), "--model-factors", str(tmp_path / "models.csv"),
                  "--task-factors", str(tmp_path / "tasks.csv"), "--out", str(out), "--repeats", "1"])  # fmt: skip

@@ -52,7 +52,7 @@ def test_webserver_and_daemon_load_the_code_server_the_image_starts():
     workspace = yaml.safe_load((ROOT / "deploy" / "workspace.docker.yaml").read_text())
     (server,) = [entry["grpc_server"] for entry in workspace["load_from"]]
     assert server["host"] in COMPOSE["services"]
-    command = re.search(r'^CMD (\[.*\])$', DOCKERFILE, re.MULTILINE).group(1)
+    command = re.search(r"^CMD (\[.*\])$", DOCKERFILE, re.MULTILINE).group(1)
     arguments = yaml.safe_load(command)
     assert arguments[:3] == ["dagster", "code-server", "start"]
     assert arguments[arguments.index("-p") + 1] == str(server["port"])

@@ -47,7 +47,9 @@ def write_reference(directory: Path, seed: int = 0) -> None:
     rows = [(i, "humaneval", "0-shot", "accuracy", float(v), 0.01) for i, v in zip(ids, code_task)]
     rows += [(i, "hellaswag", "10-shot", "accuracy", float(v), 0.01) for i, v in zip(ids, scale_task)]
     rows += [(ids[0], "hellaswag", "10-shot", "accuracy", float("nan"), 0.01)]  # NaN results are dropped
-    pl.DataFrame(rows, schema=["id", "benchmark", "setting", "metric", "metric_value", "metric_stderr"], orient="row").write_csv(directory / "evaluation_results.csv")
+    pl.DataFrame(rows, schema=["id", "benchmark", "setting", "metric", "metric_value", "metric_stderr"], orient="row").write_csv(
+        directory / "evaluation_results.csv"
+    )
 
 
 def test_loader_keeps_base_models_and_averages_task_scores(tmp_path):

@@ -202,13 +202,19 @@ def test_popqa_tsv_aliases_and_round_trip(tmp_path):
     path.write_text(
         "id\tsubj\tprop\tobj\ts_aliases\to_aliases\tpossible_answers\n"
         '7\tGeorge Rankin\toccupation\tpolitician\t["George James Rankin"]\t["political leader"]\t["politician", "political leader", "statesman"]\n'
-        "9\tJohn Mayne\toccupation\tjournalist\t[]\t[]\t[\"journalist\"]\n",
+        '9\tJohn Mayne\toccupation\tjournalist\t[]\t[]\t["journalist"]\n',
         encoding="utf-8",
     )
     frame = load_triples(path).frame
     assert frame.to_dicts() == [
-        {"idx": 7, "subj": "George Rankin", "rel": "occupation", "obj": "politician",
-         "subj_aliases": ["George James Rankin"], "obj_aliases": ["political leader", "statesman"]},
+        {
+            "idx": 7,
+            "subj": "George Rankin",
+            "rel": "occupation",
+            "obj": "politician",
+            "subj_aliases": ["George James Rankin"],
+            "obj_aliases": ["political leader", "statesman"],
+        },
         {"idx": 9, "subj": "John Mayne", "rel": "occupation", "obj": "journalist", "subj_aliases": [], "obj_aliases": []},
     ]
     for suffix in (".tsv", ".json"):
@@ -217,7 +223,7 @@ def test_popqa_tsv_aliases_and_round_trip(tmp_path):
 
 
 BAD_TRIPLES = {
-    "empty": ('8\t\toccupation\tjournalist\t[]\t[]\t[]', "field 'subj' is missing or empty"),
+    "empty": ("8\t\toccupation\tjournalist\t[]\t[]\t[]", "field 'subj' is missing or empty"),
     "duplicate": ("7\tJohn Mayne\toccupation\tjournalist\t[]\t[]\t[]", "duplicate idx 7"),
     "aliases": ('8\tJohn Mayne\toccupation\tjournalist\t["unclosed\t[]\t[]', "s_aliases|subj_aliases"),
 }
@@ -228,8 +234,7 @@ def test_bad_popqa_rows_name_the_line_or_are_skipped(tmp_path, case):
     bad_line, problem = BAD_TRIPLES[case]
     path = tmp_path / "t.tsv"
     path.write_text(
-        "id\tsubj\tprop\tobj\ts_aliases\to_aliases\tpossible_answers\n"
-        "7\tGeorge Rankin\toccupation\tpolitician\t[]\t[]\t[]\n" + bad_line + "\n",
+        "id\tsubj\tprop\tobj\ts_aliases\to_aliases\tpossible_answers\n7\tGeorge Rankin\toccupation\tpolitician\t[]\t[]\t[]\n" + bad_line + "\n",
         encoding="utf-8",
     )
     with pytest.raises(InputError, match=problem) as raised:
@@ -291,8 +296,14 @@ def test_reference_templates_load():
 
 def test_build_questions_fills_subject_and_lists_answers():
     triples = pl.DataFrame(
-        {"idx": [5, 6], "subj": ["Anna Berg", "Bob Hale"], "rel": ["born", "play"], "obj": ["New York", "piano"],
-         "subj_aliases": [[], []], "obj_aliases": [["NYC"], []]},
+        {
+            "idx": [5, 6],
+            "subj": ["Anna Berg", "Bob Hale"],
+            "rel": ["born", "play"],
+            "obj": ["New York", "piano"],
+            "subj_aliases": [[], []],
+            "obj_aliases": [["NYC"], []],
+        },
         schema_overrides={"subj_aliases": pl.List(pl.Utf8), "obj_aliases": pl.List(pl.Utf8)},
     )
     templates = {"born": ["[S] was born in", "The birthplace of [S] is", "third [S]"], "play": ["[S] plays the"]}

@@ -121,7 +121,7 @@ def test_word_mode_skips_entities_without_word_characters():
 
 
 def test_sentence_units():
-    texts = pl.Series(["First one. Second one! Third?  Fourth \"quoted.\" Fifth", "", "Para one\n\nPara two", "3.5 m"])
+    texts = pl.Series(['First one. Second one! Third?  Fourth "quoted." Fifth', "", "Para one\n\nPara two", "3.5 m"])
     assert split_units(texts, "sentence").to_list() == [
         "First one.",
         "Second one!",
@@ -171,10 +171,7 @@ def test_one_matcher_gives_the_same_matches_for_any_batching():
     for mode, case in (("paper", "sensitive"), ("word", "sensitive"), ("word", "insensitive")):
         matcher = EntityMatcher.build(entity_patterns(triples, mode, case), mode, case)
         whole = matcher.find(pl.Series("text", texts)).sort("unit", "entity")
-        parts = [
-            matcher.find(pl.Series("text", texts[start : start + 37])).with_columns(pl.col("unit") + start)
-            for start in range(0, len(texts), 37)
-        ]
+        parts = [matcher.find(pl.Series("text", texts[start : start + 37])).with_columns(pl.col("unit") + start) for start in range(0, len(texts), 37)]
         assert pl.concat(parts).sort("unit", "entity").equals(whole) and len(whole) > 0
 
 

@@ -23,9 +23,7 @@ def test_load_reference_renames_counts_and_attaches_sizes(toy_reference: Path) -
 def test_load_reference_names_file_and_row_of_inconsistent_counts(toy_reference: Path) -> None:
     path = toy_reference
     frame = pl.read_parquet(path)
-    frame = frame.with_columns(
-        pl.when(pl.int_range(pl.len()) == 7).then(pl.col("time_subj") + 10**7).otherwise(pl.col("time_subj")).alias("time_subj")
-    )
+    frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == 7).then(pl.col("time_subj") + 10**7).otherwise(pl.col("time_subj")).alias("time_subj"))
     frame.write_parquet(path)
     with pytest.raises(InputError, match=r"merge_outputs\.parquet, row 7") as error:
         load_reference(path)
@@ -47,17 +45,13 @@ def test_load_reference_reports_missing_columns_and_unknown_models(toy_reference
         load_reference(path)
 
 
-def test_fit_reference_command_writes_one_row_per_model_and_method(
-    toy_reference: Path, tmp_path: Path, run_smi: Callable[..., int]
-) -> None:
+def test_fit_reference_command_writes_one_row_per_model_and_method(toy_reference: Path, tmp_path: Path, run_smi: Callable[..., int]) -> None:
     path = toy_reference
     out = tmp_path / "out" / "fits.csv"
     assert run_smi("fit-reference", str(path), "--variant", "current", "--out", str(out)) == 0
     table = pl.read_csv(out)
     assert table.height == 6
-    assert set(zip(table["model"], table["method"])) == {
-        (model, method) for model in ("toy-small", "toy-large") for method in ("CO-OCCUR", "MI", "SMI")
-    }
+    assert set(zip(table["model"], table["method"])) == {(model, method) for model in ("toy-small", "toy-large") for method in ("CO-OCCUR", "MI", "SMI")}
     assert list(out.parent.iterdir()) == [out]  # no temporary file left behind
     assert run_smi("fit-reference", str(path), "--out", str(out), "--drop-prompt-echo") == 0
     dropped = pl.read_csv(out)
@@ -65,9 +59,7 @@ def test_fit_reference_command_writes_one_row_per_model_and_method(
     assert (table["n_questions"] - dropped["n_questions"] == 5).all()
 
 
-def test_fit_reference_reproduces_published_smi_r2(
-    reference_parquet: Path, tmp_path: Path, run_smi: Callable[..., int]
-) -> None:
+def test_fit_reference_reproduces_published_smi_r2(reference_parquet: Path, tmp_path: Path, run_smi: Callable[..., int]) -> None:
     out = tmp_path / "fits.csv"
     assert run_smi("fit-reference", str(reference_parquet), "--variant", "current", "--out", str(out)) == 0
     table = pl.read_csv(out)
@@ -78,9 +70,7 @@ def test_fit_reference_reproduces_published_smi_r2(
     assert smi_r2["bloom-560m"] == pytest.approx(0.591447, abs=1e-6)
 
 
-def test_dropping_prompt_echo_removes_the_echo_triples_from_real_models(
-    reference_parquet: Path, tmp_path: Path, run_smi: Callable[..., int]
-) -> None:
+def test_dropping_prompt_echo_removes_the_echo_triples_from_real_models(reference_parquet: Path, tmp_path: Path, run_smi: Callable[..., int]) -> None:
     out = tmp_path / "fits.csv"
     assert run_smi("fit-reference", str(reference_parquet), "--drop-prompt-echo", "--out", str(out)) == 0
     dropped = pl.read_csv(out).filter(pl.col("model") == "pythia-12b")

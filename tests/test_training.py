@@ -157,9 +157,7 @@ def _training_args(config_file: Path, corpus: Path, out: Path) -> list[str]:
     return ["--config", str(config_file), "--corpus", str(corpus), "--out", str(out)]
 
 
-def _run_training(
-    config_file: Path, corpus: Path, out: Path, kill_after_checkpoint: int | None = None, n_processes: int = 1
-) -> list[dict]:
+def _run_training(config_file: Path, corpus: Path, out: Path, kill_after_checkpoint: int | None = None, n_processes: int = 1) -> list[dict]:
     """Run `python -m training.train` (under torchrun for `n_processes` > 1); optionally SIGKILL it right after a checkpoint event."""
     command = launch_command(n_processes, "training.train", *_training_args(config_file, corpus, out))
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=SUBPROCESS_ENVIRONMENT, cwd=REPO_ROOT)

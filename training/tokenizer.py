@@ -30,9 +30,7 @@ def train_tokenizer(texts: Iterable[str], kind: Literal["word", "bpe"] = "word",
         tokenizer = Tokenizer(models.BPE())
         tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
         tokenizer.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(
-            vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-        )
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     else:
         raise ValueError(f"unknown tokenizer kind {kind!r}; use 'word' or 'bpe'")
     tokenizer.train_from_iterator(texts, trainer=trainer)

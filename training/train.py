@@ -172,7 +172,7 @@ def optimizer_step(
         inputs = inputs.to(device, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
         syncs = ddp is None or index == len(micro_batches) - 1
-        with (contextlib.nullcontext() if syncs else ddp.no_sync()), autocast():
+        with contextlib.nullcontext() if syncs else ddp.no_sync(), autocast():
             logits = model(input_ids=inputs).logits
             loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten()) / n_micro
         (loss if ddp is None else loss * ddp.process_group.size()).backward()
@@ -338,9 +338,7 @@ def _train_prepared(config: TrainConfig, prepared: TrainingData, out_dir: Path, 
     started, tokens_this_run = time.perf_counter(), 0
     window_loss, window_steps = torch.zeros((), device=device), 0
     while step < config.max_steps:
-        micro_batches = [
-            batch_at(stream, config.seed, step, micro, config.batch_size, block_size) for micro in ranks.micro_steps(config.grad_accum_steps)
-        ]
+        micro_batches = [batch_at(stream, config.seed, step, micro, config.batch_size, block_size) for micro in ranks.micro_steps(config.grad_accum_steps)]
         learning_rate = learning_rate_at(step, config)
         window_loss += optimizer_step(forward_model, optimizer, micro_batches, config.grad_accum_steps, learning_rate, autocast, device, ddp)
         window_steps += 1

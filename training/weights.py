@@ -20,8 +20,8 @@ from smi_assets.errors import InputError
 PICKLE_WEIGHT_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
 CONVERT_HINT = (
     "pickle weights can run arbitrary code when loaded, so they are never loaded here; convert them to "
-    "safetensors once, in an environment you trust: python -c \"import sys; from transformers import "
-    "AutoModelForCausalLM as M; M.from_pretrained(sys.argv[1]).save_pretrained(sys.argv[1], safe_serialization=True)\" FOLDER"
+    'safetensors once, in an environment you trust: python -c "import sys; from transformers import '
+    'AutoModelForCausalLM as M; M.from_pretrained(sys.argv[1]).save_pretrained(sys.argv[1], safe_serialization=True)" FOLDER'
 )
 
 

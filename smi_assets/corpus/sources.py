@@ -116,9 +116,7 @@ def _batch(doc_ids: list[str], texts: list[str], n_skipped: int) -> LoadResult:
     return LoadResult(pl.DataFrame({"doc_id": doc_ids, "text": texts}, schema=DOCUMENT_SCHEMA), n_skipped)
 
 
-def _iter_json_lines(
-    path: Path, text_field: str, id_field: str | None, on_error: OnError, batch_rows: int, batch_bytes: int
-) -> Iterator[LoadResult]:
+def _iter_json_lines(path: Path, text_field: str, id_field: str | None, on_error: OnError, batch_rows: int, batch_bytes: int) -> Iterator[LoadResult]:
     opener = gzip.open if path.name.endswith(".gz") else open
     seen = _SeenIds(path, tracked=id_field is not None)
     stem = path.stem
@@ -212,9 +210,7 @@ def _rows_per_batch(batch_rows: int, batch_bytes: int, total_bytes: int, n_rows:
     return max(1, min(batch_rows, batch_bytes * n_rows // max(total_bytes, 1)))
 
 
-def _iter_parquet(
-    path: Path, text_field: str, id_field: str | None, on_error: OnError, batch_rows: int, batch_bytes: int
-) -> Iterator[LoadResult]:
+def _iter_parquet(path: Path, text_field: str, id_field: str | None, on_error: OnError, batch_rows: int, batch_bytes: int) -> Iterator[LoadResult]:
     try:
         # A read buffer makes pyarrow read a column chunk page by page instead of whole, so a
         # file written as one huge row group is still read a batch at a time.
@@ -229,11 +225,7 @@ def _iter_parquet(
     columns = list(dict.fromkeys(column for column in (text_field, id_field) if column is not None))
     metadata = parquet.metadata
     column_indices = [parquet.schema_arrow.get_field_index(column) for column in columns]
-    total_bytes = sum(
-        metadata.row_group(group).column(index).total_uncompressed_size
-        for group in range(metadata.num_row_groups)
-        for index in column_indices
-    )
+    total_bytes = sum(metadata.row_group(group).column(index).total_uncompressed_size for group in range(metadata.num_row_groups) for index in column_indices)
     rows = _rows_per_batch(batch_rows, batch_bytes, total_bytes, metadata.num_rows)
     first_row = 1
     for group in range(metadata.num_row_groups):
@@ -362,9 +354,7 @@ def read_saved_dataset(path: str | Path, **options) -> pl.DataFrame:
     return _collect(LoadResult(frame) for frame in iter_saved_dataset(path, **options)).frame
 
 
-def write_shard_documents(
-    batches: Iterable[LoadResult | pl.DataFrame], path: str | Path, *, source: str | Path | None = None
-) -> ShardStats:
+def write_shard_documents(batches: Iterable[LoadResult | pl.DataFrame], path: str | Path, *, source: str | Path | None = None) -> ShardStats:
     """Write a shard's document batches (doc_id, text; a frame or a LoadResult that also
     counts skipped records) to one Parquet file, streaming.
 

@@ -152,9 +152,7 @@ def _check_unique(names: list[str], path: Path) -> None:
         seen.add(name)
 
 
-def _scores_from_wide(
-    frame: pl.DataFrame, model_column: str, benchmarks: list[str], path: Path, source: str, scale: float
-) -> pl.DataFrame:
+def _scores_from_wide(frame: pl.DataFrame, model_column: str, benchmarks: list[str], path: Path, source: str, scale: float) -> pl.DataFrame:
     """Long scores from a wide CSV; `scale` maps the file's unit to [0, 1]."""
     rows = []
     for row, record in enumerate(frame.iter_rows(named=True), start=1):
@@ -221,9 +219,7 @@ def _features_from_record(source: str, model: str, record: dict, columns: list[s
     return rows
 
 
-def load_cpp(
-    scores_path: str | Path, model_features_path: str | Path, task_features_path: str | Path, source: str = "cpp"
-) -> BenchmarkTable:
+def load_cpp(scores_path: str | Path, model_features_path: str | Path, task_features_path: str | Path, source: str = "cpp") -> BenchmarkTable:
     """Tables in the formats of CPP's ``crowdsource_performance.csv`` (percent, first header
     cell empty), ``model_feature.csv`` (rows align with the scores by order) and the transposed
     ``benchmark_feature.csv``."""

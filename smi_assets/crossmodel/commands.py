@@ -100,7 +100,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     obs.add_argument("--table", required=True, help="CSV in the format of ObsScaling's base_llm_benchmark_eval.csv")
     obs.add_argument("--target", required=True, help="benchmark column to predict from the others")
     obs.add_argument("--out", required=True, help="CSV: one row per predictor")
-    obs.add_argument("--target-table", help="read --target from this CSV (keyed by Model) instead of --table; all of --table's benchmarks are then capabilities")
+    obs.add_argument(
+        "--target-table", help="read --target from this CSV (keyed by Model) instead of --table; all of --table's benchmarks are then capabilities"
+    )
     obs.add_argument("--cutoff-flops", type=float, default=8.4e22, help="models above this compute are the test set (default: Llama-2-7B's)")
     obs.add_argument("--components", type=int, default=3, help="largest number of principal capabilities tried")
     obs.add_argument("--cv-folds", type=int, default=5, help="folds of the cross-validation, on the training models only, that picks the number of components")

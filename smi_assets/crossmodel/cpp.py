@@ -230,7 +230,9 @@ def shapley_values(value: callable, players: list[str]) -> dict[str, float]:
 MAX_EXACT_SHAPLEY_PLAYERS = 12
 
 
-def factor_shapley(predictor: CollaborativePredictor, cells: np.ndarray, actual: np.ndarray, model_factors: FactorMatrix, task_factors: FactorMatrix) -> pl.DataFrame:
+def factor_shapley(
+    predictor: CollaborativePredictor, cells: np.ndarray, actual: np.ndarray, model_factors: FactorMatrix, task_factors: FactorMatrix
+) -> pl.DataFrame:
     """Exact Shapley values of factor groups for the held-out MSE of a trained `predictor`:
     value(S) = MSE with every factor set to its mean - MSE with the groups in S present.
     No retraining: absent groups are set to their training mean (zero once standardised)."""
@@ -248,15 +250,25 @@ def factor_shapley(predictor: CollaborativePredictor, cells: np.ndarray, actual:
     values = shapley_values(lambda present: baseline - mse_with(present), players)
     total = sum(values.values())
     return pl.DataFrame(
-        {"side": [p[0] for p in players], "factor": [p[1] for p in players],
-         "shapley_mse_reduction": [values[p] for p in players],
-         "share": [values[p] / total if total else float("nan") for p in players]}  # fmt: skip
+        {
+            "side": [p[0] for p in players],
+            "factor": [p[1] for p in players],
+            "shapley_mse_reduction": [values[p] for p in players],
+            "share": [values[p] / total if total else float("nan") for p in players],
+        }  # fmt: skip
     ).sort("shapley_mse_reduction", descending=True)
 
 
 def evaluate_cpp(
-    scores: np.ndarray, model_factors: FactorMatrix, task_factors: FactorMatrix, *, models: list[str], tasks: list[str],
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4), test_fraction: float = 0.2, variants: tuple[str, ...] = VARIANTS,
+    scores: np.ndarray,
+    model_factors: FactorMatrix,
+    task_factors: FactorMatrix,
+    *,
+    models: list[str],
+    tasks: list[str],
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4),
+    test_fraction: float = 0.2,
+    variants: tuple[str, ...] = VARIANTS,
 ) -> CppResult:
     """Held-out MSE and rank accuracy of each variant, averaged over seeded splits, and the
     factor Shapley table of ncf_factors (averaged over the same seeds)."""
@@ -277,7 +289,11 @@ def evaluate_cpp(
                 }))  # fmt: skip
                 if variant == "ncf_factors":
                     shapley_frames.append(factor_shapley(predictor, test, test_scores, model_factors, task_factors).with_columns(pl.lit(seed).alias("seed")))
-    per_seed = pl.DataFrame(rows, schema={"seed": pl.Int64, "variant": pl.Utf8, "mse": pl.Float64, "rank_exact": pl.Float64, "rank_within_2": pl.Float64, "n_test": pl.Int64}, orient="row")
+    per_seed = pl.DataFrame(
+        rows,
+        schema={"seed": pl.Int64, "variant": pl.Utf8, "mse": pl.Float64, "rank_exact": pl.Float64, "rank_within_2": pl.Float64, "n_test": pl.Int64},
+        orient="row",
+    )
     summary = per_seed.group_by("variant", maintain_order=True).agg(
         pl.col("mse").mean(), pl.col("rank_exact").mean(), pl.col("rank_within_2").mean(), pl.col("n_test").first()
     )
@@ -320,8 +336,6 @@ def _features_wide(features: pl.DataFrame, key: str, keys: list[str]) -> pl.Data
     """One row per key, one column per feature; numeric features stay numbers, the others text."""
     if features.is_empty():
         return pl.DataFrame({key: keys})
-    long = features.with_columns(
-        pl.when(pl.col("label").is_not_null()).then(pl.col("label")).otherwise(pl.col("value").cast(pl.Utf8)).alias("cell")
-    )
+    long = features.with_columns(pl.when(pl.col("label").is_not_null()).then(pl.col("label")).otherwise(pl.col("value").cast(pl.Utf8)).alias("cell"))
     wide = long.pivot(on="feature", index=key, values="cell", aggregate_function="first")
     return pl.DataFrame({key: keys}).join(wide, on=key, how="left", maintain_order="left")

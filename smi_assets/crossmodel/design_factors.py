@@ -70,7 +70,11 @@ def make_regressor(categorical: np.ndarray, seed: int) -> HistGradientBoostingRe
 
 
 def cross_validated_errors(
-    features: np.ndarray, target: np.ndarray, categorical: np.ndarray, seeds: tuple[int, ...], n_folds: int = 3,
+    features: np.ndarray,
+    target: np.ndarray,
+    categorical: np.ndarray,
+    seeds: tuple[int, ...],
+    n_folds: int = 3,
     importance_repeats: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Absolute error of each model when held out, averaged over seeds (each seed shuffles
@@ -99,7 +103,11 @@ class DesignFactorResult:
 
 
 def evaluate_design_factors(
-    data: DesignData, seeds: tuple[int, ...] = (0, 1, 2, 3, 4), n_folds: int = 3, min_models: int = 30, importance_repeats: int = 2,
+    data: DesignData,
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4),
+    n_folds: int = 3,
+    min_models: int = 30,
+    importance_repeats: int = 2,
 ) -> DesignFactorResult:
     """Scale-only vs scale + design features for every task with at least `min_models` scores."""
     rows, attribution_frames = [], []

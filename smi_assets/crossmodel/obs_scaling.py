@@ -185,12 +185,14 @@ def family_capability_fits(capabilities: np.ndarray, log_flops: np.ndarray, fami
             residual = np.sum((capabilities[members, k] - fitted) ** 2)
             total = np.sum((capabilities[members, k] - capabilities[members, k].mean()) ** 2)
             rows.append((family, f"PC{k + 1}", float(slope), float(intercept), float(1 - residual / total) if total > 0 else float("nan"), int(members.sum())))
-    return pl.DataFrame(rows, schema={"family": pl.Utf8, "component": pl.Utf8, "slope": pl.Float64, "intercept": pl.Float64, "r2": pl.Float64, "n_models": pl.Int64}, orient="row")
+    return pl.DataFrame(
+        rows,
+        schema={"family": pl.Utf8, "component": pl.Utf8, "slope": pl.Float64, "intercept": pl.Float64, "r2": pl.Float64, "n_models": pl.Int64},
+        orient="row",
+    )
 
 
-def cross_validated_component_errors(
-    scores: np.ndarray, target: np.ndarray, max_components: int, n_folds: int = 5, seed: int = 0
-) -> np.ndarray:
+def cross_validated_component_errors(scores: np.ndarray, target: np.ndarray, max_components: int, n_folds: int = 5, seed: int = 0) -> np.ndarray:
     """Mean squared error of laws with 1..`max_components` components in `n_folds`-fold
     cross-validation over the labelled rows: each fold's rows are left out of the PCA, the
     imputation and the sigmoid fit that predict them. Pass training rows only."""
@@ -231,7 +233,17 @@ def evaluate_obs_scaling(
 
     def record(name: str, predicted: np.ndarray, cv_mse: float | None = None, is_chosen: bool = False) -> None:
         train_rows, test_rows = train & labelled, test & labelled
-        rows.append((name, is_chosen, cv_mse, _mse(data.target[train_rows], predicted[train_rows]), _mse(data.target[test_rows], predicted[test_rows]), int(train_rows.sum()), int(test_rows.sum())))
+        rows.append(
+            (
+                name,
+                is_chosen,
+                cv_mse,
+                _mse(data.target[train_rows], predicted[train_rows]),
+                _mse(data.target[test_rows], predicted[test_rows]),
+                int(train_rows.sum()),
+                int(test_rows.sum()),
+            )
+        )
         shown = (train | test) & labelled
         prediction_frames.append(pl.DataFrame({
             "model": np.array(data.models)[shown], "family": np.array(data.families)[shown],
@@ -266,9 +278,7 @@ def evaluate_obs_scaling(
     return ObsScalingResult(predictors, components, fits, pl.concat(prediction_frames), chosen)
 
 
-def obs_scaling_data(
-    models: pl.DataFrame, scores: pl.DataFrame, target: str, families: tuple[str, ...] | None = None
-) -> ObsScalingData:
+def obs_scaling_data(models: pl.DataFrame, scores: pl.DataFrame, target: str, families: tuple[str, ...] | None = None) -> ObsScalingData:
     """Arrays for :func:`evaluate_obs_scaling` from benchmark-table frames (see
     :mod:`smi_assets.crossmodel.benchmark_table`): every benchmark except `target` is a
     capability measure; models with no capability score at all are dropped."""

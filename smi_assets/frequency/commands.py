@@ -31,9 +31,7 @@ def run_count(args: argparse.Namespace) -> int:
         # Each file is read in bounded batches, so memory does not grow with the file sizes.
         nonlocal skipped
         for path in files:
-            counts, n_skipped = count_documents_file(
-                path, triples, config, text_field=args.text_field, on_error=args.on_error, counter=counter
-            )
+            counts, n_skipped = count_documents_file(path, triples, config, text_field=args.text_field, on_error=args.on_error, counter=counter)
             skipped += n_skipped
             yield counts
 
@@ -67,14 +65,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--match",
         choices=["paper", "word"],
         default="word",
-        help="paper: the SMI reference rule (' ' + entity as a case-sensitive substring, no aliases); "
-        "word: whole words of the entity or an alias (default)",
+        help="paper: the SMI reference rule (' ' + entity as a case-sensitive substring, no aliases); word: whole words of the entity or an alias (default)",
     )
     count.add_argument("--case", choices=["sensitive", "insensitive"], default="sensitive", help="case policy of word matching")
     count.add_argument("--unit", choices=["document", "sentence", "window"], default="document", help="co-occurrence unit")
     count.add_argument("--window-tokens", type=int, default=64, help="tokens per window with --unit window (default 64)")
     count.add_argument("--text-field", default="text", help="field or column holding the document text (default text)")
-    count.add_argument(
-        "--on-error", choices=["raise", "skip"], default="raise", help="what to do with a malformed corpus record"
-    )
+    count.add_argument("--on-error", choices=["raise", "skip"], default="raise", help="what to do with a malformed corpus record")
     count.set_defaults(run=run_count)

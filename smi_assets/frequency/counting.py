@@ -228,9 +228,7 @@ def count_documents_file(
 
     def texts() -> Iterator[pl.Series]:
         nonlocal n_skipped
-        batches = iter_documents(
-            path, text_field=text_field, id_field=id_field, on_error=on_error, batch_rows=batch_rows, batch_bytes=batch_bytes
-        )
+        batches = iter_documents(path, text_field=text_field, id_field=id_field, on_error=on_error, batch_rows=batch_rows, batch_bytes=batch_bytes)
         for batch in batches:
             n_skipped += batch.n_skipped
             yield batch.frame.get_column("text")
@@ -244,9 +242,7 @@ def write_shard_counts(counts: ShardCounts, directory: Path) -> Path:
     return write_parquet_atomic(counts.to_frame(), Path(directory) / SHARD_COUNTS_FILE)
 
 
-def knowledge_frequency(
-    connection: duckdb.DuckDBPyConnection, shard_dirs: list[Path], triples: pl.DataFrame
-) -> pl.DataFrame:
+def knowledge_frequency(connection: duckdb.DuckDBPyConnection, shard_dirs: list[Path], triples: pl.DataFrame) -> pl.DataFrame:
     """Sum the per-shard counts in ``shard_dirs`` into one row per triple (``FREQUENCY_COLUMNS``).
 
     Every shard must have been counted with the same :class:`CountConfig`. With no shards,
@@ -258,9 +254,7 @@ def knowledge_frequency(
     if absent:
         raise FileNotFoundError(f"no shard counts at {absent}")
     if not files:
-        return triples.select(pl.col("idx").cast(pl.Int64)).sort("idx").with_columns(
-            pl.lit(0, pl.Int64).alias(name) for name in FREQUENCY_COLUMNS[1:]
-        )
+        return triples.select(pl.col("idx").cast(pl.Int64)).sort("idx").with_columns(pl.lit(0, pl.Int64).alias(name) for name in FREQUENCY_COLUMNS[1:])
     configs = [row[0] for row in connection.execute(load_sql("frequency_shard_configs"), {"files": files}).fetchall()]
     if len(configs) > 1:
         raise ValueError(f"shard counts were made with different configurations {configs}; recount them alike")

@@ -104,9 +104,7 @@ def entity_patterns(triples: pl.DataFrame, mode: MatchMode, case: CasePolicy) ->
     surfaces = [names.with_columns(surface="entity")]
     for name_column, alias_column in (("subj", "subj_aliases"), ("obj", "obj_aliases")):
         if alias_column in triples.columns:
-            surfaces.append(
-                triples.select(entity=name_column, surface=alias_column).explode("surface").drop_nulls("surface")
-            )
+            surfaces.append(triples.select(entity=name_column, surface=alias_column).explode("surface").drop_nulls("surface"))
     forms = pl.concat(surfaces).with_columns(pattern=normalise_words(pl.col("surface"), case))
     # A form with no word characters normalises to one space, which every normalised text
     # contains: drop it, since it names no word.

@@ -161,14 +161,18 @@ def _popqa_records(path: Path, text: str):
         except InputError as error:
             yield position, where, error
             continue
-        yield position, where, {
-            "idx": record.get("id"),
-            "subj": record["subj"],
-            "rel": record["prop"],
-            "obj": record["obj"],
-            "subj_aliases": record.get("s_aliases"),
-            "obj_aliases": obj_aliases + answers,
-        }
+        yield (
+            position,
+            where,
+            {
+                "idx": record.get("id"),
+                "subj": record["subj"],
+                "rel": record["prop"],
+                "obj": record["obj"],
+                "subj_aliases": record.get("s_aliases"),
+                "obj_aliases": obj_aliases + answers,
+            },
+        )
 
 
 def load_triples(path: str | Path, format: TriplesFormat = "auto", on_error: OnError = "raise") -> LoadResult:
@@ -230,7 +234,6 @@ def save_triples(frame: pl.DataFrame, path: str | Path) -> Path:
         answers = json.dumps([row["obj"], *row["obj_aliases"]], ensure_ascii=False)
         writer.writerow([row["idx"], row["subj"], row["rel"], row["obj"], *aliases, answers])
     return write_text_atomic(buffer.getvalue(), path)
-
 
 
 def load_templates(path: str | Path) -> dict[str, list[str]]:

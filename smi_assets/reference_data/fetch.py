@@ -25,8 +25,7 @@ from smi_assets.storage import write_atomic
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
 REFERENCE_DIR_ENV = "SMI_REFERENCE_DIR"
 FETCH_HINT = (
-    "run `smi fetch-reference` to download the public reference tables into <data dir>/reference, "
-    f"or set {REFERENCE_DIR_ENV} to a folder that has them"
+    f"run `smi fetch-reference` to download the public reference tables into <data dir>/reference, or set {REFERENCE_DIR_ENV} to a folder that has them"
 )
 
 # Fields of each per-model JSON of the SMI repo, in file order.
@@ -74,7 +73,8 @@ def _download(source: Upstream, base_url: str, path: Path, name: str, timeout: f
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise InputError(
-            url, f"download of {name} failed ({reason}); without access to {base_url}, fetch on a machine that has it "
+            url,
+            f"download of {name} failed ({reason}); without access to {base_url}, fetch on a machine that has it "
             f"and copy the folder, or set {REFERENCE_DIR_ENV} to a folder that has the tables",
         ) from error
     if digest.hexdigest() != source.sha256:
@@ -151,4 +151,3 @@ def fetch_reference(
         outcome[entry.name] = "downloaded" if entry.derivation == "copy" else "derived"
         log(f"{entry.name}: {outcome[entry.name]} from {entry.sources[0].repo}@{entry.sources[0].commit[:7]}, sha256 verified")
     return outcome
-

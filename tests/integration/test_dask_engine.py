@@ -42,8 +42,11 @@ def step_events(instance, run_id: str, event_type: dg.DagsterEventType, step_key
 
 def step_intervals(instance, run_id: str) -> dict[str, tuple[float, float]]:
     """Step key -> (last start, success) timestamps, from the run's event log."""
+
     def timestamps(event_type):
-        return {record.event_log_entry.step_key: record.event_log_entry.timestamp for record in instance.get_records_for_run(run_id, of_type=event_type).records}
+        return {
+            record.event_log_entry.step_key: record.event_log_entry.timestamp for record in instance.get_records_for_run(run_id, of_type=event_type).records
+        }
 
     starts, ends = timestamps(dg.DagsterEventType.STEP_START), timestamps(dg.DagsterEventType.STEP_SUCCESS)
     return {key: (starts[key], ends[key]) for key in ends}

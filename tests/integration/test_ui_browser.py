@@ -118,12 +118,25 @@ def browser():
 
 
 def _latest_materialization(instance: dg.DagsterInstance, asset: str, partition: str | None = None):
-    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None), limit=1).records
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None), limit=1
+    ).records
     return records[0] if records else None
 
 
+def _dismiss_welcome(driver) -> None:
+    """A fresh instance greets the first visit with a community dialog; skip it like a user would."""
+    time.sleep(3)
+    for button in driver.find_elements(By.XPATH, "//button[normalize-space()='Skip']"):
+        button.click()
+
+
 def _click_text(driver, text: str) -> None:
-    wait_for(f"a clickable {text!r}", lambda: [b for b in driver.find_elements(By.XPATH, f"//button[.//*[normalize-space()='{text}'] or normalize-space()='{text}']") if b.is_enabled()], timeout=60)[0].click()
+    wait_for(
+        f"a clickable {text!r}",
+        lambda: [b for b in driver.find_elements(By.XPATH, f"//button[.//*[normalize-space()='{text}'] or normalize-space()='{text}']") if b.is_enabled()],
+        timeout=60,
+    )[0].click()
 
 
 def test_ui_materializes_automates_a_dropped_checkpoint_and_shows_forecast_lineage(dagster_dev, browser):
@@ -132,6 +145,7 @@ def test_ui_materializes_automates_a_dropped_checkpoint_and_shows_forecast_linea
     wait_for("automation to materialize cbqa_forecast", lambda: _latest_materialization(instance, "cbqa_forecast"), timeout=600, every=5)
 
     browser.get(f"{url}/asset-groups/knowledge")
+    _dismiss_welcome(browser)
     wait_for("the asset graph", lambda: "cbqa_questions" in browser.page_source, timeout=60)
     browser.save_screenshot(str(browser.shots / "01_asset_graph.png"))
 
@@ -157,14 +171,21 @@ def test_ui_materializes_automates_a_dropped_checkpoint_and_shows_forecast_linea
     lineage = refreshed.asset_materialization.metadata["lineage"].value
     assert "dropped-model" in lineage["checkpoints"], lineage
 
+    browser.get(f"{url}/assets/smi_fit_across_checkpoints")
+    preview = wait_for("the inline plot", lambda: browser.find_elements(By.XPATH, "//tr[td[normalize-space()='plot_preview']]//img"), timeout=60)
+    assert preview[0].size["width"] > 100, "the plot renders on the asset page, not only behind a dialog"
+    browser.save_screenshot(str(browser.shots / "03_inline_plot.png"))
+
     browser.get(f"{url}/assets/cbqa_forecast")
     wait_for("the lineage metadata on the asset page", lambda: "lineage" in browser.page_source, timeout=60)
-    browser.save_screenshot(str(browser.shots / "03_forecast.png"))
+    browser.save_screenshot(str(browser.shots / "04_forecast.png"))
     row = browser.find_element(By.XPATH, "//tr[td[normalize-space()='lineage']]")
     row.find_element(By.XPATH, ".//*[contains(normalize-space(), 'Show JSON')]").click()
-    dialog = wait_for("the lineage dialog", lambda: [d for d in browser.find_elements(By.CSS_SELECTOR, "[role=dialog]") if "dropped-model" in d.text], timeout=30)
+    dialog = wait_for(
+        "the lineage dialog", lambda: [d for d in browser.find_elements(By.CSS_SELECTOR, "[role=dialog]") if "dropped-model" in d.text], timeout=30
+    )
     assert "knowledge_frequency" in dialog[0].text
-    browser.save_screenshot(str(browser.shots / "04_lineage.png"))
+    browser.save_screenshot(str(browser.shots / "05_lineage.png"))
 
 
 def _drop_checkpoint(folder: Path) -> None:

@@ -128,7 +128,10 @@ def checkpoints(
     with storage.connection() as connection:
         duplicate = store.checkpoint_with_weights(connection, record.weights_sha256, checkpoint_id)
         if duplicate:
-            raise InputError(folder, f"same weights (sha256 {record.weights_sha256[:12]}) as registered checkpoint {duplicate[0]!r} at {duplicate[1]}: refused, it is not a new size; remove one of the two")
+            raise InputError(
+                folder,
+                f"same weights (sha256 {record.weights_sha256[:12]}) as registered checkpoint {duplicate[0]!r} at {duplicate[1]}: refused, it is not a new size; remove one of the two",
+            )
         store.record_checkpoint(connection, record)
     metadata.update({"params": record.params, "non_embedding_params": record.non_embedding_params, "origin": record.origin})
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(record.data_version))
@@ -141,7 +144,9 @@ def checkpoints(
     kinds={"duckdb", "pytorch"},
     deps=[checkpoints, cbqa_questions],
     automation_condition=rescored(),
-    check_specs=[dg.AssetCheckSpec("one_row_per_question", asset="cbqa_scores", description="One row per question, template and sample of this checkpoint and decoding.")],
+    check_specs=[
+        dg.AssetCheckSpec("one_row_per_question", asset="cbqa_scores", description="One row per question, template and sample of this checkpoint and decoding.")
+    ],
     description="Closed-book QA generations of one checkpoint, scored on the continuation: DuckDB table `cbqa_scores`. Re-evaluated on the rescore cron (nightly by default).",
 )
 def cbqa_scores(context: dg.AssetExecutionContext, storage: StorageResource, modeling: ModelingResource) -> dg.MaterializeResult:
@@ -168,7 +173,9 @@ def cbqa_scores(context: dg.AssetExecutionContext, storage: StorageResource, mod
         },
         check_results=[
             offending_rows_check(
-                storage, "check_cbqa_scores_complete", "one_row_per_question",
+                storage,
+                "check_cbqa_scores_complete",
+                "one_row_per_question",
                 {"checkpoint_id": checkpoint_id, "decoding": decoding.label(), "samples": decoding.n_samples if decoding.mode == "sample" else 1},
             )
         ],

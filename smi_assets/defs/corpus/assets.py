@@ -29,7 +29,9 @@ def shard_document_batches(inputs: InputsResource, shard: str) -> Iterable:
     """The documents of one shard from the configured source, in bounded batches."""
     origin = expected_shards(inputs).get(shard)
     if origin is None:
-        raise InputError(inputs.corpus_glob or inputs.corpus_source, f"shard {shard!r} is not in the configured corpus (its file is gone? `smi prune` removes it)")
+        raise InputError(
+            inputs.corpus_glob or inputs.corpus_source, f"shard {shard!r} is not in the configured corpus (its file is gone? `smi prune` removes it)"
+        )
     if inputs.corpus_source == "synthetic":
         return [world.build_world(world_config(inputs)).documents(shard)]
     id_field = inputs.id_field or None
@@ -45,7 +47,9 @@ def shard_document_batches(inputs: InputsResource, shard: str) -> Iterable:
     code_version="1",
     kinds={"parquet"},
     automation_condition=derived(),
-    check_specs=[dg.AssetCheckSpec("has_documents_with_text", asset="corpus_documents", blocking=True, description="The shard file exists and has documents with text.")],
+    check_specs=[
+        dg.AssetCheckSpec("has_documents_with_text", asset="corpus_documents", blocking=True, description="The shard file exists and has documents with text.")
+    ],
     description="The documents (doc_id, text) of one corpus shard, as `<data dir>/corpus/<shard>.parquet`.",
 )
 def corpus_documents(context: dg.AssetExecutionContext, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:

@@ -63,8 +63,10 @@ def read_source(storage: StorageResource, source: str) -> bt.BenchmarkTable:
         frames = [
             connection.execute(load_sql(query), [source]).pl().cast(schema)
             for query, schema in (
-                ("crossmodel_read_models", bt.MODELS_SCHEMA), ("crossmodel_read_model_features", bt.MODEL_FEATURES_SCHEMA),
-                ("crossmodel_read_scores", bt.SCORES_SCHEMA), ("crossmodel_read_benchmark_features", bt.BENCHMARK_FEATURES_SCHEMA),
+                ("crossmodel_read_models", bt.MODELS_SCHEMA),
+                ("crossmodel_read_model_features", bt.MODEL_FEATURES_SCHEMA),
+                ("crossmodel_read_scores", bt.SCORES_SCHEMA),
+                ("crossmodel_read_benchmark_features", bt.BENCHMARK_FEATURES_SCHEMA),
             )  # fmt: skip
         ]
     return bt.BenchmarkTable(*frames)
@@ -84,20 +86,41 @@ class SourceFileConfig(dg.Config):
     path: str = Field(default="", description="A file (or folder) in the reference format to use instead of the reference tables.")
 
 
-@dg.asset(group_name=GROUP, code_version="1", kinds={"duckdb"}, automation_condition=derived(), tags=READS_REFERENCE_TAGS, description="ObsScaling-format scores (148 base models x 8 benchmarks by default) in the benchmark table.")
+@dg.asset(
+    group_name=GROUP,
+    code_version="1",
+    kinds={"duckdb"},
+    automation_condition=derived(),
+    tags=READS_REFERENCE_TAGS,
+    description="ObsScaling-format scores (148 base models x 8 benchmarks by default) in the benchmark table.",
+)
 def benchmark_table_obsscaling(config: SourceFileConfig, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
     path = config.path or inputs.reference_file("obsscaling", "base_llm_benchmark_eval.csv")
     return write_source(storage, bt.load_obsscaling(path, OBSSCALING_SOURCE), OBSSCALING_SOURCE)
 
 
-@dg.asset(group_name=GROUP, code_version="1", kinds={"duckdb"}, automation_condition=derived(), tags=READS_REFERENCE_TAGS, description="CPP-format model x task scores with model and task factors in the benchmark table.")
+@dg.asset(
+    group_name=GROUP,
+    code_version="1",
+    kinds={"duckdb"},
+    automation_condition=derived(),
+    tags=READS_REFERENCE_TAGS,
+    description="CPP-format model x task scores with model and task factors in the benchmark table.",
+)
 def benchmark_table_cpp(config: SourceFileConfig, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
     folder = Path(config.path) if config.path else inputs.reference_file("cpp")
     table = bt.load_cpp(folder / "crowdsource_performance.csv", folder / "model_feature.csv", folder / "benchmark_feature.csv", CPP_SOURCE)
     return write_source(storage, table, CPP_SOURCE)
 
 
-@dg.asset(group_name=GROUP, code_version="1", kinds={"duckdb"}, automation_condition=derived(), tags=READS_REFERENCE_TAGS, description="not_just_scaling base models with architecture, data mix and task scores in the benchmark table.")
+@dg.asset(
+    group_name=GROUP,
+    code_version="1",
+    kinds={"duckdb"},
+    automation_condition=derived(),
+    tags=READS_REFERENCE_TAGS,
+    description="not_just_scaling base models with architecture, data mix and task scores in the benchmark table.",
+)
 def benchmark_table_not_just_scaling(config: SourceFileConfig, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
     folder = config.path or inputs.reference_file("not_just_scaling")
     return write_source(storage, bt.load_not_just_scaling(folder, NJS_SOURCE), NJS_SOURCE)
@@ -162,7 +185,12 @@ def obs_scaling_fit(config: ObsScalingConfig, inputs: InputsResource, storage: S
     loadings, axis = plt.subplots(figsize=(6, 3))
     matrix = result.components.select(data.benchmarks).to_numpy()[: config.components]
     image = axis.imshow(matrix, cmap="coolwarm", vmin=-1, vmax=1)
-    axis.set(xticks=range(len(data.benchmarks)), yticks=range(config.components), yticklabels=[f"PC{i + 1}" for i in range(config.components)], title="component loadings")
+    axis.set(
+        xticks=range(len(data.benchmarks)),
+        yticks=range(config.components),
+        yticklabels=[f"PC{i + 1}" for i in range(config.components)],
+        title="component loadings",
+    )
     axis.set_xticklabels(data.benchmarks, rotation=45, ha="right")
     loadings.colorbar(image)
     ratios = result.components["explained_variance_ratio"].to_list()
@@ -192,7 +220,11 @@ def cpp_prediction(config: CppConfig, inputs: InputsResource, storage: StorageRe
     seeds = tuple(range(config.seed, config.seed + config.repeats))
     result = evaluate_cpp(matrix, model_factors, task_factors, models=models, tasks=tasks, seeds=seeds, test_fraction=config.test_fraction)
     write_results(storage, "crossmodel_write_cpp", {"cpp_variants": result.variants, "cpp_per_seed": result.per_seed, "cpp_shapley": result.shapley})
-    scatter = _scatter(result.predictions.filter(pl.col("seed") == seeds[0]).filter(pl.col("variant").is_in(["mf", "ncf_factors"])), f"held-out cells, seed {seeds[0]}", "variant")
+    scatter = _scatter(
+        result.predictions.filter(pl.col("seed") == seeds[0]).filter(pl.col("variant").is_in(["mf", "ncf_factors"])),
+        f"held-out cells, seed {seeds[0]}",
+        "variant",
+    )
     importance, axis = plt.subplots(figsize=(6, 4))
     ordered = result.shapley.sort("shapley_mse_reduction")
     axis.barh([f"{s}: {f}" for s, f in ordered.select("side", "factor").iter_rows()], ordered["shapley_mse_reduction"])
@@ -230,4 +262,3 @@ def design_factor_regression(config: DesignFactorConfig, inputs: InputsResource,
         "tasks_preview": table_preview(result.tasks.drop("selected_features"), 20),
         **_named("improvement", plot_metadata(figure, storage.plot_path("crossmodel_design_factors.png"))),
     })  # fmt: skip
-

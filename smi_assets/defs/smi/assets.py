@@ -55,7 +55,9 @@ def _smi_plot(triples: pl.DataFrame, fits: pl.DataFrame, title: str, path: Path)
     kinds={"duckdb"},
     deps=[cbqa_scores, knowledge_frequency],
     automation_condition=derived(),
-    check_specs=[dg.AssetCheckSpec("three_well_formed_fits", asset="smi_fit", description="One fit per method (CO-OCCUR, MI, SMI), R² at most 1, finite coefficients.")],
+    check_specs=[
+        dg.AssetCheckSpec("three_well_formed_fits", asset="smi_fit", description="One fit per method (CO-OCCUR, MI, SMI), R² at most 1, finite coefficients.")
+    ],
     description="CO-OCCUR, MI and SMI fits of one checkpoint's accuracy: DuckDB table `smi_fits`.",
 )
 def smi_fit(context: dg.AssetExecutionContext, storage: StorageResource, modeling: ModelingResource) -> dg.MaterializeResult:
