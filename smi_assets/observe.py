@@ -32,6 +32,7 @@ from smi_assets.partitions import (
     world_config,
 )
 from smi_assets.resources import InputsResource, ModelingResource, StorageResource
+from smi_assets.storage import file_sha256
 
 CORPUS_FILE = dg.AssetKey("corpus_file")
 TRIPLES_FILE = dg.AssetKey("triples_file")
@@ -64,7 +65,7 @@ class HashCache:
             stat = file.stat()
             cached = self.entries.get(str(file))
             if cached is None or cached[:2] != [stat.st_size, stat.st_mtime_ns]:
-                cached = [stat.st_size, stat.st_mtime_ns, _sha256(file)]
+                cached = [stat.st_size, stat.st_mtime_ns, file_sha256(file)[:16]]
                 self.entries[str(file)] = cached
             digest.update(f"{file.relative_to(path) if path.is_dir() else file.name}:{cached[2]}".encode())
         return digest.hexdigest()[:16]
@@ -75,14 +76,6 @@ class HashCache:
     @classmethod
     def from_json(cls, text: str | None) -> HashCache:
         return cls(json.loads(text) if text else {})
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 def _settings_version(*values: object) -> str:

@@ -41,15 +41,21 @@ def progress_logger(log: logging.Logger | logging.LoggerAdapter) -> Callable[[di
     return lambda event: log.info(json.dumps(event))
 
 
-def parse_progress(message: str) -> Progress | None:
-    """The progress a log message reports, or None when it reports none."""
+def _event(message: str) -> dict | None:
+    """The event a JSON log line carries, or None for any other message."""
     if not message.startswith("{"):
         return None
     try:
         event = json.loads(message)
     except json.JSONDecodeError:
         return None
-    if not isinstance(event, dict):
+    return event if isinstance(event, dict) else None
+
+
+def parse_progress(message: str) -> Progress | None:
+    """The progress a log message reports, or None when it reports none."""
+    event = _event(message)
+    if event is None:
         return None
     kind = event.get("event")
     if kind == "step":
@@ -68,13 +74,8 @@ NOTICE_EVENTS = {"resumed", "restarted", "waiting"}
 
 def parse_notice(message: str) -> str | None:
     """The text of a notice event (`NOTICE_EVENTS`), or None."""
-    if not message.startswith("{"):
-        return None
-    try:
-        event = json.loads(message)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(event, dict) or event.get("event") not in NOTICE_EVENTS:
+    event = _event(message)
+    if event is None or event.get("event") not in NOTICE_EVENTS:
         return None
     details = ", ".join(f"{key}={value}" for key, value in event.items() if key != "event")
     return str(event.get("message") or f"{event['event']}: {details}")

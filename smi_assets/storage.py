@@ -49,6 +49,15 @@ def write_text_atomic(text: str, path: str | Path) -> Path:
     return write_atomic(path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8", newline=""))
 
 
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def file_fingerprint(*paths: Path) -> str:
     """A short content hash of the files, used as a Dagster data version."""
     digest = hashlib.sha256()

@@ -175,6 +175,16 @@ class Graph:
         for name, partition in requested:
             self.instance.report_runless_asset_event(dg.AssetMaterialization(name, partition=partition))
 
+    def settle(self) -> set[tuple[str, str | None]]:
+        """Materialize what each tick requests until a tick requests nothing; return all of it."""
+        seen: set[tuple[str, str | None]] = set()
+        wave = self.tick()
+        while wave:
+            seen |= wave
+            self.materialize(wave)
+            wave = self.tick()
+        return seen
+
     def materialize_everything(self) -> None:
         for key in self.graph.materializable_asset_keys:
             node = self.graph.get(key)
@@ -200,13 +210,10 @@ def settled_graph(tmp_path):
 def test_an_edited_templates_file_rematerializes_only_cbqa_questions_and_its_dependents(settled_graph):
     graph = settled_graph
     graph.observe(TEMPLATES_FILE, "edited-templates")
-    seen: set[str] = set()
-    wave = graph.tick()
-    assert wave == {("cbqa_questions", None)}
-    while wave:
-        seen |= {name for name, _ in wave}
-        graph.materialize(wave)
-        wave = graph.tick()
+    first = graph.tick()
+    assert first == {("cbqa_questions", None)}
+    graph.materialize(first)
+    seen = {name for name, _ in first | graph.settle()}
     downstream = dg.AssetSelection.assets("cbqa_questions").downstream().resolve(graph.graph)
     assert seen == {key.to_user_string() for key in downstream}
     assert not seen & {"knowledge_triples", "corpus_documents", "shard_knowledge_counts", "knowledge_frequency", "checkpoints"}
@@ -219,12 +226,7 @@ def test_a_new_shard_is_scanned_alone_and_checkpoints_are_only_marked_stale(sett
     first = graph.tick()
     assert first == {("corpus_documents", "shard-new"), ("shard_knowledge_counts", "shard-new")}
     graph.materialize(first)
-    seen = set()
-    wave = graph.tick()
-    while wave:
-        seen |= wave
-        graph.materialize(wave)
-        wave = graph.tick()
+    seen = graph.settle()
     assert ("knowledge_frequency", None) in seen and ("cbqa_forecast", None) in seen
     assert not {name for name, _ in seen} & {"checkpoints", "cbqa_scores", "corpus_documents"}, "no retraining, no other shard"
 
@@ -235,12 +237,7 @@ def test_a_new_checkpoint_trains_scores_and_refreshes_the_forecast(settled_graph
     first = graph.tick()
     assert first == {("checkpoints", "dropped"), ("cbqa_scores", "dropped"), ("smi_fit", "dropped")}, "one run trains, scores and fits it"
     graph.materialize(first)
-    seen = set()
-    wave = graph.tick()
-    while wave:
-        seen |= wave
-        graph.materialize(wave)
-        wave = graph.tick()
+    seen = graph.settle()
     assert {("cbqa_forecast", None), ("smi_fit_across_checkpoints", None)} <= seen
     assert not {partition for name, partition in seen if name in {"checkpoints", "cbqa_scores", "smi_fit"}} - {"dropped"}
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from smi_assets.errors import InputError
+from smi_assets.storage import file_sha256
 
 PICKLE_WEIGHT_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
 CONVERT_HINT = (
@@ -37,17 +38,9 @@ def safetensors_files(folder: Path) -> list[Path]:
     raise InputError(folder, "no weights (*.safetensors) in the checkpoint folder")
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def weight_file_sha256s(folder: Path) -> dict[str, str]:
     """File name -> sha256 of every weight file of the checkpoint."""
-    return {path.name: _file_sha256(path) for path in safetensors_files(folder)}
+    return {path.name: file_sha256(path) for path in safetensors_files(folder)}
 
 
 def weights_sha256(file_sha256s: Mapping[str, str]) -> str:

@@ -20,7 +20,7 @@ import polars as pl
 
 from smi_assets.errors import InputError
 from smi_assets.reference_data.manifest import REFERENCE_FILES, ReferenceFile, Upstream
-from smi_assets.storage import write_atomic
+from smi_assets.storage import file_sha256, write_atomic
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
 REFERENCE_DIR_ENV = "SMI_REFERENCE_DIR"
@@ -43,19 +43,11 @@ def reference_dir(data_dir: str | Path) -> Path:
     return Path(configured) if configured else Path(data_dir) / "reference"
 
 
-def _sha256_of_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def file_digest(entry: ReferenceFile, path: Path) -> str:
     """The sha256 the manifest states for `entry`: of the bytes, or of the table as CSV."""
     if entry.digest_of == "table":
         return hashlib.sha256(pl.read_parquet(path).write_csv().encode()).hexdigest()
-    return _sha256_of_file(path)
+    return file_sha256(path)
 
 
 def _download(source: Upstream, base_url: str, path: Path, name: str, timeout: float) -> None:
