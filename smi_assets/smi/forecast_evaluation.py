@@ -26,14 +26,18 @@ from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 
 from smi_assets.smi.fit import r_squared
-from smi_assets.smi.forecast import FREQUENCY_COLUMNS, LogParamsLines, logit_shift_to_mean
+from smi_assets.smi.forecast import (
+    FREQUENCY_COLUMNS,
+    LogParamsLines,
+    logit_shift_to_mean,
+)
 from smi_assets.smi.metrics import prompt_echo
 from smi_assets.smi.proxy_forecast import PROXY_COLUMNS, ProxyForecaster, smoothed_logit
 
 METRICS = ("abs_error", "relation_mae", "r2_question", "brier", "auc")
 PREDICTORS = ("forecast", "scale_only", "scale_relation", "counts", "last_proxy", "shifted_proxy")
 EVALUATION_COLUMNS = (
-    "model", "params", "n_proxies", "prompt_echo",
+    "model", "params", "n_proxies", "n_questions", "prompt_echo",
     *(f"{predictor}_{metric}" for predictor in PREDICTORS for metric in METRICS),
 )  # fmt: skip
 # Accuracy at or above this counts as "the model knows the fact" for the AUC.
@@ -100,7 +104,7 @@ def resolve_families(reference: pl.DataFrame, names: list[str]) -> list[str]:
 
 
 def proxy_sets(models: pl.DataFrame, train: list[str], test: list[str], proxy_ratio: float | None) -> list[tuple[str, list[str]]]:
-    """(target, its proxies) for each test-family model, smallest first. With `proxy_ratio`
+    """(target, its proxies) for each test-family model, both smallest first. With `proxy_ratio`
     R the proxies are the same-family models of at most its size / R; without, the
     training-family models other than itself."""
     rows = []
@@ -109,8 +113,32 @@ def proxy_sets(models: pl.DataFrame, train: list[str], test: list[str], proxy_ra
             candidates = models.filter(pl.col("family").is_in(train), pl.col("model") != model)
         else:
             candidates = models.filter(pl.col("family") == family, pl.col("params") <= params / proxy_ratio)
-        rows.append((model, candidates["model"].to_list()))
+        rows.append((model, candidates.sort("params", "model")["model"].to_list()))
     return rows
+
+
+def target_predictions(
+    reference: pl.DataFrame, target: str, proxy_models: list[str], forecaster_factory: Callable[..., ProxyForecaster]
+) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+    """(the target's questions with idx, rel, counts, acc; every predictor's values on them).
+
+    Only the proxies' rows and the target's counts, relation and size reach the predictors;
+    the target's accuracies are only returned, for scoring. Proxies from another corpus than
+    the target's (family -> family across corpora) are used with ``force=True``.
+    """
+    actual = reference.filter(pl.col("model") == target)
+    proxy_rows = reference.filter(pl.col("model").is_in(proxy_models))
+    proxies = proxy_rows.select(*PROXY_COLUMNS, pl.col("corpus").alias("corpus_version"))
+    # The proxies of a target share a corpus in the reference (one family, or families on
+    # one corpus), so any proxy's rows carry the counts the forecaster is fitted with.
+    frequency = proxy_rows.filter(pl.col("model") == proxy_models[0]).select(*FREQUENCY_COLUMNS, "obj")
+    forecaster = forecaster_factory(corpus_version=actual["corpus"][0], force=True)
+    questions = actual.select(*FREQUENCY_COLUMNS, "obj").join(frequency.select("idx"), on="idx", how="semi")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the command states proxies and corpora
+        forecaster.fit(frequency, proxies)
+        values = predictor_values(forecaster, proxies.drop("corpus_version"), questions, float(actual["params"][0]))
+    return questions.join(actual.select("idx", "acc"), on="idx"), values
 
 
 def evaluate_reference(
@@ -125,8 +153,7 @@ def evaluate_reference(
 
     `reference`: :func:`smi_assets.smi.reference.load_reference`'s frame. Prompt-echo
     triples (object inside the subject) are left out of the fit and of every metric unless
-    `keep_prompt_echo`. Proxies from another corpus than the target's (family -> family
-    across corpora) are used with ``force=True``. Targets without any proxy are left out.
+    `keep_prompt_echo`. Targets without any proxy are left out.
     """
     if proxy_ratio is not None and proxy_ratio <= 1:
         raise ValueError(f"proxy_ratio must be above 1, not {proxy_ratio}")
@@ -135,26 +162,14 @@ def evaluate_reference(
     if not keep_prompt_echo:
         reference = reference.filter(~prompt_echo())
     models = reference.group_by("model").agg(pl.col("family", "params").first()).select("model", "family", "params")
-    corpus = dict(reference.group_by("model").agg(pl.col("corpus").first()).iter_rows())
     rows = []
     for target, proxy_models in proxy_sets(models, train, test, proxy_ratio):
         if not proxy_models:
             continue
-        actual = reference.filter(pl.col("model") == target)
-        params = float(actual["params"][0])
-        proxy_rows = reference.filter(pl.col("model").is_in(proxy_models))
-        proxies = proxy_rows.select(*PROXY_COLUMNS, pl.col("corpus").alias("corpus_version"))
-        # All proxies of a target share a corpus in the reference (one family or several
-        # families on one corpus); the forecast's counts are that corpus's.
-        frequency = proxy_rows.filter(pl.col("model") == proxy_models[0]).select(*FREQUENCY_COLUMNS, "obj")
-        forecaster = forecaster_factory(corpus_version=corpus[target], force=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # stated in the command's output
-            forecaster.fit(frequency, proxies)
-            questions = actual.select(*FREQUENCY_COLUMNS, "obj", "acc").join(frequency.select("idx"), on="idx", how="semi")
-            values = predictor_values(forecaster, proxies.drop("corpus_version"), questions, params)
+        questions, values = target_predictions(reference, target, proxy_models, forecaster_factory)
         row: dict[str, object] = {
-            "model": target, "params": params, "n_proxies": len(proxy_models),
+            "model": target, "params": float(models.filter(pl.col("model") == target)["params"][0]),
+            "n_proxies": len(proxy_models), "n_questions": questions.height,
             "prompt_echo": "kept" if keep_prompt_echo else "excluded",
         }  # fmt: skip
         observed = questions["acc"].to_numpy()

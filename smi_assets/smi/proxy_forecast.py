@@ -141,7 +141,7 @@ class ProxyForecaster:
         if ambiguous:
             raise ValueError(f"proxies {ambiguous} have more than one params value")
         sizes = sizes.sort("params", "model")
-        questions = proxies.group_by("model").agg(pl.col("idx").sort())
+        questions = sizes.select("model").join(proxies.group_by("model").agg(pl.col("idx").sort()), on="model", maintain_order="left")
         reference = questions["idx"][0].to_list()
         for model, idx in questions.iter_rows():
             if idx != reference:
