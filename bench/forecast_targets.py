@@ -21,16 +21,15 @@ import time
 
 import polars as pl
 
-from smi_assets.smi.forecast_evaluation import PREDICTORS, evaluate_reference
+from smi_assets.smi.forecast_evaluation import (
+    PREDICTORS,
+    evaluate_reference,
+    side_by_side,
+)
 from smi_assets.smi.reference import load_reference
 
 BASELINES = PREDICTORS[1:]
 R2_FLOOR, R2_AIM = 0.72, 0.75
-
-
-def side_by_side(table: pl.DataFrame, metric: str) -> pl.DataFrame:
-    columns = {f"{predictor}_{metric}": predictor for predictor in PREDICTORS}
-    return table.select("model", "n_proxies", *columns).rename(columns)
 
 
 def best_baseline(row: dict, metric: str, larger_is_better: bool) -> float:
@@ -48,16 +47,12 @@ def main() -> int:
     parser.add_argument("--parquet", default="../shared/reference/smi/merge_outputs.parquet")
     args = parser.parse_args()
     reference = load_reference(args.parquet)
-    pl.Config.set_tbl_cols(12)
-    pl.Config.set_tbl_width_chars(160)
     tables = {}
     for ratio in (8, 4):
         started = time.perf_counter()
         tables[ratio] = evaluate_reference(reference, ["pythia"], ["pythia"], proxy_ratio=ratio)
         print(f"\n=== Pythia, prompt-echo triples excluded, --proxy-ratio {ratio} ({time.perf_counter() - started:.0f} s)")
-        for metric in ("r2_question", "brier", "abs_error", "relation_mae", "auc"):
-            print(f"{metric}:")
-            print(side_by_side(tables[ratio], metric))
+        print(side_by_side(tables[ratio]))
 
     print()
     results = []

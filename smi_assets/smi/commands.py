@@ -25,7 +25,7 @@ def family_list(text: str) -> list[str]:
 
 def run_forecast_reference(args: argparse.Namespace) -> int:
     # Imported here: scipy and scikit-learn would slow down `smi --help`.
-    from smi_assets.smi.forecast_evaluation import PREDICTORS, evaluate_reference
+    from smi_assets.smi.forecast_evaluation import evaluate_reference, side_by_side
     from smi_assets.smi.proxy_forecast import ProxyForecaster
 
     if args.proxy_ratio and args.train_family and family_list(args.train_family) != family_list(args.test_family):
@@ -46,10 +46,7 @@ def run_forecast_reference(args: argparse.Namespace) -> int:
         else "the training-family models other than the target"
     )  # fmt: skip
     print(f"prompt-echo triples: {echo}; proxies: {proxies}")
-    for metric in ("r2_question", "brier", "abs_error", "relation_mae", "auc"):
-        columns = {f"{predictor}_{metric}": predictor for predictor in PREDICTORS}
-        print(f"{metric}:")
-        print(table.select("model", "n_proxies", *columns).rename(columns))
+    print(side_by_side(table))
     print(f"wrote {table.height} targets to {args.out}")
     return 0
 

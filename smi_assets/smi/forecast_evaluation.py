@@ -93,6 +93,17 @@ def predictor_values(
     }
 
 
+def side_by_side(table: pl.DataFrame) -> str:
+    """The evaluation as text, one table per metric with the predictors as columns."""
+    blocks = []
+    with pl.Config(float_precision=4, tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200,
+                   tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True):  # fmt: skip
+        for metric in METRICS:
+            columns = {f"{predictor}_{metric}": predictor for predictor in PREDICTORS}
+            blocks.append(f"{metric}:\n{table.select('model', 'n_proxies', *columns).rename(columns)}")
+    return "\n".join(blocks)
+
+
 def resolve_families(reference: pl.DataFrame, names: list[str]) -> list[str]:
     """The reference's spelling of each family name, matched case-insensitively."""
     families = sorted(set(reference["family"].unique().to_list()) - {""})
