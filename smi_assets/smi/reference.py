@@ -26,7 +26,7 @@ COUNT_RENAMES = {
     "time_s0j0": "N_neither",
 }
 REFERENCE_COLUMNS = ("model", "idx", "subj", "rel", "obj", "acc", *COUNT_RENAMES)
-MODELS_COLUMNS = ("models", "model_series", "model_size", "datasets")
+MODELS_COLUMNS = ("models", "model_series", "model_size")
 
 
 def first_bad_row(frame: pl.DataFrame, bad: pl.Expr) -> int | None:
@@ -37,7 +37,7 @@ def first_bad_row(frame: pl.DataFrame, bad: pl.Expr) -> int | None:
 
 def load_models(path: str | Path) -> pl.DataFrame:
     """`models.csv` as `model` (name after the last '/'), `family`, `params` (a count) and
-    `corpus` (the training corpus, `datasets`)."""
+    `corpus` (the training corpus, column `datasets`; empty when the file has no such column)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found (models.csv must sit next to the reference parquet)")
@@ -54,7 +54,7 @@ def load_models(path: str | Path) -> pl.DataFrame:
         pl.col("models").str.split("/").list.last().alias("model"),
         pl.col("model_series").fill_null("").alias("family"),
         (size * 1e9).alias("params"),
-        pl.col("datasets").fill_null("").alias("corpus"),
+        (pl.col("datasets").fill_null("") if "datasets" in table.columns else pl.lit("")).alias("corpus"),
     )
 
 
