@@ -241,3 +241,6 @@ def test_command_excludes_prompt_echo_by_default_and_says_so(
                        excluded.drop("prompt_echo").select(pl.exclude(pl.String)).to_numpy(), equal_nan=True)  # fmt: skip
     with pytest.raises(ValueError, match="unknown families"):
         evaluate_reference(frame, ["Toy"], ["Nope"])
+    with pytest.raises(SystemExit, match="does not apply with --proxy-ratio"):
+        run_smi("forecast-reference", str(toy_reference), "--train-family", "other", "--test-family", "toy",
+                "--proxy-ratio", "8", "--out", str(tmp_path / "x.csv"))  # fmt: skip

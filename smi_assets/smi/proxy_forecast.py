@@ -33,14 +33,17 @@ The model (:class:`ProxyForecaster`) has two parts, both fitted on the proxies a
    log2 params): one over all proxies and one over the largest two (``level_proxies``).
    Accuracy grows faster than linearly at small sizes and slower at large ones, so the
    first line under-shoots early and the second over-shoots late; their average was the
-   better level on Pythia (docs/smi_results.md, section 5).
+   better level on Pythia (docs/smi_results.md, section 5). Known defect: both lines use
+   every proxy, also those above the planned size, so a "not a forecast" size far below the
+   largest proxies (leave-one-size-out) gets a badly extrapolated level; a real forecast
+   (all proxies smaller) is not affected.
 
 Stated fallbacks and errors (never a silent number):
 
 - no proxies: the counts model given as ``counts_model``
   (:class:`~smi_assets.smi.forecast.SizeConditionedForecaster`); without one, ValueError;
-- no training pair (one proxy below the planned size and none below it): the largest proxy
-  shifted to the level lines (UserWarning);
+- no training pair (only one proxy below the planned size): that proxy shifted to the
+  level lines (UserWarning);
 - fewer than 3 proxies: the slope term is left out (two for the slope and a larger one to
   learn its weight are needed); a forecast with one proxy below the planned size has no
   slope either (UserWarning);
