@@ -1,10 +1,8 @@
-"""The size-conditioned forecaster on generated corpora and models, and `smi forecast-reference`."""
+"""The size-conditioned (counts) forecaster on generated corpora and models."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -16,13 +14,11 @@ from smi_assets.smi.forecast import (
     LogParamsLines,
     SizeConditionedForecaster,
     evaluate_held_out,
-    forecast_reference,
     leave_one_size_out,
     logit_shift_to_mean,
     scale_only_baseline,
     with_relation,
 )
-from smi_assets.smi.reference import load_reference
 
 SIZES = {"m-100m": 1e8, "m-300m": 3e8, "m-1b": 1e9, "m-3b": 3e9, "m-10b": 1e10}
 RELATION_EFFECT = {"born": 0.5, "capital": 1.0, "plays": -1.0, "work": 0.0}
@@ -141,45 +137,6 @@ def test_bad_inputs_are_rejected(frequency: pl.DataFrame, accuracy: pl.DataFrame
         SizeConditionedForecaster().fit(frequency.drop("N_so"), accuracy)
     with pytest.raises(ValueError, match="no training model"):
         evaluate_held_out(SizeConditionedForecaster, frequency, accuracy, ["m-1b"], ["m-1b"])
-
-
-def test_forecast_reference_command_on_generated_reference(
-    toy_reference: Path, tmp_path: Path, run_smi: Callable[..., int]
-) -> None:
-    tables = {}
-    for anchor in ("relation", "none"):
-        out = tmp_path / f"forecast_{anchor}.csv"
-        argv = ["forecast-reference", str(toy_reference), "--train-family", "Toy", "--test-family", "Toy"]
-        assert run_smi(*argv, "--anchor", anchor, "--out", str(out)) == 0
-        tables[anchor] = pl.read_csv(out)
-        assert tables[anchor].columns == list(FORECAST_COLUMNS)
-        assert sorted(tables[anchor]["model"].to_list()) == ["toy-large", "toy-small"]
-    # With one training model each line is flat at that model's means, which the anchored
-    # forecast reproduces per relation; the unanchored one has its own level.
-    anchored = tables["relation"]
-    assert np.allclose(anchored["relation_mae"], anchored["scale_relation_relation_mae"], atol=1e-9)
-    assert not np.allclose(tables["none"]["predicted_acc"], anchored["predicted_acc"])
-    with pytest.raises(ValueError, match="unknown families"):
-        forecast_reference(load_reference(toy_reference), ["Toy"], ["Nope"])
-
-
-def test_forecast_reference_from_pile_families_to_bloom(
-    reference_parquet: Path, tmp_path: Path, run_smi: Callable[..., int]
-) -> None:
-    out = tmp_path / "forecast.csv"
-    assert run_smi(
-        "forecast-reference", str(reference_parquet), "--train-family", "Pythia,GPT-Neo", "--test-family", "BLOOM", "--out", str(out)
-    ) == 0  # fmt: skip
-    table = pl.read_csv(out)
-    assert table.height == 6
-    # The anchored forecast matches the scaling lines on the mean and per relation (up to
-    # clipping), and within the training size range its counts rank questions well beyond
-    # what the relation alone explains (and far beyond the paper's fit, about 0.1).
-    assert np.allclose(table["predicted_acc"], table["baseline_acc"], atol=1e-3)
-    assert (table["relation_mae"] <= table["scale_relation_relation_mae"] + 1e-6).all()
-    within_range = table.filter(pl.col("params") <= 2e10)
-    assert (within_range["r2_question"] > 0.25).all()
-    assert (within_range["r2_question"] > within_range["scale_relation_r2_question"] + 0.08).all()
 
 
 def test_mean_anchor_reproduces_the_scale_only_line(frequency: pl.DataFrame, accuracy: pl.DataFrame) -> None:

@@ -19,20 +19,35 @@ def run_fit_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def family_list(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def run_forecast_reference(args: argparse.Namespace) -> int:
     # Imported here: scipy and scikit-learn would slow down `smi --help`.
-    from smi_assets.smi.forecast import SizeConditionedForecaster, forecast_reference
+    from smi_assets.smi.forecast_evaluation import evaluate_reference, side_by_side
+    from smi_assets.smi.proxy_forecast import ProxyForecaster
 
-    table = forecast_reference(
-        load_reference(args.parquet),
-        train_families=[name.strip() for name in args.train_family.split(",") if name.strip()],
-        test_families=[name.strip() for name in args.test_family.split(",") if name.strip()],
-        forecaster_factory=partial(SizeConditionedForecaster, anchor=args.anchor),
+    if args.proxy_ratio and args.train_family and family_list(args.train_family) != family_list(args.test_family):
+        raise SystemExit("--train-family does not apply with --proxy-ratio: the proxies come from each target's own family")
+    reference = load_reference(args.parquet)
+    table = evaluate_reference(
+        reference,
+        train_families=family_list(args.train_family or args.test_family),
+        test_families=family_list(args.test_family),
+        proxy_ratio=args.proxy_ratio,
+        keep_prompt_echo=args.keep_prompt_echo,
+        forecaster_factory=partial(ProxyForecaster, anchor=args.anchor),
     )
     write_csv_atomic(table, args.out)
-    print(table.select("model", "actual_acc", "predicted_acc", "baseline_acc", "relation_mae",
-                       "scale_relation_relation_mae", "r2_question", "scale_relation_r2_question"))  # fmt: skip
-    print(f"wrote {table.height} forecasts to {args.out}")
+    echo = "kept" if args.keep_prompt_echo else "excluded (--keep-prompt-echo keeps them)"
+    proxies = (
+        f"same-family models of at most size / {args.proxy_ratio:g}" if args.proxy_ratio
+        else "the training-family models other than the target"
+    )  # fmt: skip
+    print(f"prompt-echo triples: {echo}; proxies: {proxies}")
+    print(side_by_side(table))
+    print(f"wrote {table.height} targets to {args.out}")
     return 0
 
 
@@ -54,17 +69,27 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
     forecast = subparsers.add_parser(
         "forecast-reference",
-        help="forecast per-question accuracy of held-out model sizes from counts and size alone",
-        description="Fit the size-conditioned forecaster on the training families and score it on the "
-        "test families against scale-only and scale + relation baselines. Equal families mean leave-one-size-out.",
+        help="forecast per-question accuracy of each test model from smaller proxies and corpus counts",
+        description="Forecast each test-family model from its proxies (ProxyForecaster) and score it per question "
+        "against five baselines fitted on the same proxies. Prompt-echo triples are left out unless "
+        "--keep-prompt-echo.",
     )
     forecast.add_argument("parquet", help="merge_outputs.parquet; models.csv must sit beside it")
-    forecast.add_argument("--train-family", required=True, help="family or comma-separated families, e.g. Pythia,GPT-Neo")
-    forecast.add_argument("--test-family", required=True, help="family or comma-separated families")
+    forecast.add_argument("--test-family", required=True, help="family or comma-separated families (any case), e.g. pythia")
     forecast.add_argument(
-        "--anchor", choices=["relation", "mean", "none"], default="relation",
-        help="shift the count model's predictions to each relation's (relation) or the overall (mean) "
-        "accuracy line in log2 params over the training models, or not at all (none)",
+        "--train-family", help="without --proxy-ratio: the families the proxies come from (default: the test family; "
+        "equal families mean leave-one-size-out)",
+    )  # fmt: skip
+    forecast.add_argument(
+        "--proxy-ratio", type=float, metavar="R",
+        help="forecast each test model from the models of its family of at most its size / R",
+    )  # fmt: skip
+    forecast.add_argument(
+        "--keep-prompt-echo", action="store_true", help="keep triples whose object is inside the subject string"
+    )
+    forecast.add_argument(
+        "--anchor", choices=["relation", "mean"], default="relation",
+        help="level the forecast to the proxies' scaling lines per relation, or overall",
     )  # fmt: skip
     forecast.add_argument("--out", required=True, help="CSV file to write")
     forecast.set_defaults(run=run_forecast_reference)

@@ -87,7 +87,8 @@ class LogParamsLines:
     def fit(self, accuracy: pl.DataFrame) -> LogParamsLines:
         """`accuracy`: model, params, acc (and the `by` column)."""
         keys = ["model"] if self.by is None else ["model", self.by]
-        per_model = accuracy.group_by(keys).agg(pl.col("params").first(), pl.col("acc").mean())
+        # Sorted so the fit sees the points in one order: results repeat to the last bit.
+        per_model = accuracy.group_by(keys).agg(pl.col("params").first(), pl.col("acc").mean()).sort(keys)
         if self.by is None:
             groups = [(None, per_model)]
         else:
@@ -328,29 +329,3 @@ def leave_one_size_out(
     """Forecast every model in `accuracy` from all the others (the asset's error report)."""
     models = accuracy["model"].unique().to_list()
     return evaluate_held_out(forecaster_factory, frequency, accuracy, models, models)
-
-
-def forecast_reference(
-    reference: pl.DataFrame,
-    train_families: list[str],
-    test_families: list[str],
-    forecaster_factory: Callable[[], SizeConditionedForecaster] = SizeConditionedForecaster,
-) -> pl.DataFrame:
-    """Evaluate the forecaster on the SMI reference frame (see smi_assets.smi.reference).
-
-    Each test-family model is forecast from the training-family models other than itself,
-    so equal families mean leave-one-size-out.
-    """
-    families = set(reference["family"].unique().to_list())
-    unknown = sorted(set(train_families + test_families) - families)
-    if unknown:
-        raise ValueError(f"unknown families {unknown}; the reference has {sorted(families)}")
-
-    def models_of(names: list[str]) -> list[str]:
-        return reference.filter(pl.col("family").is_in(names))["model"].unique().to_list()
-
-    frequency = reference.select("model", *FREQUENCY_COLUMNS)
-    accuracy = reference.select(ACCURACY_COLUMNS)
-    return evaluate_held_out(
-        forecaster_factory, frequency, accuracy, models_of(train_families), models_of(test_families)
-    )

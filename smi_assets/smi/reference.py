@@ -36,7 +36,8 @@ def first_bad_row(frame: pl.DataFrame, bad: pl.Expr) -> int | None:
 
 
 def load_models(path: str | Path) -> pl.DataFrame:
-    """`models.csv` as `model` (name after the last '/'), `family`, `params` (a count)."""
+    """`models.csv` as `model` (name after the last '/'), `family`, `params` (a count) and
+    `corpus` (the training corpus, column `datasets`; empty when the file has no such column)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found (models.csv must sit next to the reference parquet)")
@@ -53,11 +54,12 @@ def load_models(path: str | Path) -> pl.DataFrame:
         pl.col("models").str.split("/").list.last().alias("model"),
         pl.col("model_series").fill_null("").alias("family"),
         (size * 1e9).alias("params"),
+        (pl.col("datasets").fill_null("") if "datasets" in table.columns else pl.lit("")).alias("corpus"),
     )
 
 
 def load_reference(parquet: str | Path) -> pl.DataFrame:
-    """The reference rows with project column names plus `family` and `params` per model.
+    """The reference rows with project column names plus `family`, `params` and `corpus` per model.
 
     Raises InputError naming the file (and the row) for missing columns, counts that are
     not consistent (N_so above N_s or N_o, anything above N), accuracy outside [0, 1], or a
