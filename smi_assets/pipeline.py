@@ -36,6 +36,7 @@ from smi_assets.maintenance import fail_orphaned_runs, run_owner_tags, stale_par
 from smi_assets.observe import observe_and_register
 from smi_assets.progress import TerminalProgress, parse_notice, parse_progress
 from smi_assets.resources import READS_REFERENCE_TAGS, REPO_ROOT, ModelingResource, StorageResource, resources_from_environment
+from smi_assets.smi.forecast_store import backtest_results
 
 # The terminal shows progress, warnings and step results from the event log; Dagster's own
 # console logger would print every engine event on top of that.
@@ -212,6 +213,7 @@ def report(storage: StorageResource, modeling: ModelingResource) -> dict:
         fits = store.all_fits(connection)
         forecast, backtest = store.forecast_tables(connection)
         by_cooccurrence = store.accuracy_by_cooccurrence(connection, decoding)
+        judged = backtest_results(connection)
     return {
         "decoding": decoding,
         "checkpoints": [
@@ -224,8 +226,10 @@ def report(storage: StorageResource, modeling: ModelingResource) -> dict:
             for row in fits.iter_rows(named=True)
         ],
         "forecast": [
-            {"planned_params": row["planned_params"], "predicted_accuracy": row["predicted_accuracy"]} for row in forecast.filter(rel="*").iter_rows(named=True)
+            {"target": row["target"], "planned_params": row["planned_params"], "predicted_accuracy": row["predicted_accuracy"], "proxies": row["trained_on"]}
+            for row in forecast.filter(rel="*").iter_rows(named=True)
         ],
+        "forecast_backtests": judged.to_dicts(),
         "leave_one_size_out": backtest.to_dicts(),
         "leave_one_size_out_mae": float(backtest["abs_error"].mean()) if backtest.height else None,
     }

@@ -33,7 +33,13 @@ def report_command(args: argparse.Namespace) -> int:
         for row in summary["accuracy_by_cooccurrence"]:
             print(f"{row['checkpoint_id']:<16} N_so {row['n_so_range']:>9}  {row['triples']:>5} triples  accuracy {row['accuracy']:.3f}")
         for row in summary["forecast"]:
-            print(f"forecast {row['planned_params']:>12,} params  accuracy {row['predicted_accuracy']:.3f}")
+            print(f"forecast {row['target']:<24} {row['planned_params']:>12,} params  accuracy {row['predicted_accuracy']:.3f}  (proxies {row['proxies']})")
+        for row in summary["forecast_backtests"]:
+            print(
+                f"backtest {row['checkpoint_id']:<16} {row['checkpoint_params']:>12,.0f} params vs forecast {row['forecast_id'][:8]} "
+                f"({row['planned_params']:,.0f}): mean {row['mean_predicted']:.3f} predicted / {row['mean_actual']:.3f} actual, "
+                f"R² {row['r2_question']:.3f}, Brier {row['brier']:.4f}, AUC {row['auc']:.3f}"
+            )
         print(f"leave-one-size-out MAE {summary['leave_one_size_out_mae']}")
     return 0
 

@@ -100,9 +100,15 @@ def triple_accuracy(connection: duckdb.DuckDBPyConnection, checkpoint_id: str, d
     return connection.execute(load_sql("triple_accuracy"), {"checkpoint_id": checkpoint_id, "decoding": decoding}).pl()
 
 
-def triple_accuracy_all(connection: duckdb.DuckDBPyConnection, decoding: str) -> pl.DataFrame:
-    """model, params, idx, acc for every scored checkpoint."""
-    return connection.execute(load_sql("triple_accuracy_all"), {"decoding": decoding}).pl()
+def proxy_accuracy(connection: duckdb.DuckDBPyConnection, decoding: str) -> pl.DataFrame:
+    """model, params, idx, acc of every checkpoint the project trained (the forecast's proxies)."""
+    return connection.execute(load_sql("proxy_accuracy"), {"decoding": decoding}).pl()
+
+
+def checkpoint_sizes(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """checkpoint_id, origin, params, data_version of every recorded checkpoint."""
+    ensure_tables(connection)
+    return connection.execute(load_sql("checkpoint_sizes")).pl()
 
 
 def replace_forecast(connection: duckdb.DuckDBPyConnection, forecast: pl.DataFrame, backtest: pl.DataFrame) -> None:
@@ -113,7 +119,7 @@ def replace_forecast(connection: duckdb.DuckDBPyConnection, forecast: pl.DataFra
 
 def forecast_tables(connection: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The latest forecast and its leave-one-size-out backtest."""
-    return connection.execute(load_sql("forecast_read")).pl(), connection.execute(load_sql("forecast_backtest_read")).pl()
+    return connection.execute(load_sql("forecast_read")).pl(), connection.execute(load_sql("forecast_leave_one_size_out_read")).pl()
 
 
 def accuracy_by_cooccurrence(connection: duckdb.DuckDBPyConnection, decoding: str) -> pl.DataFrame:

@@ -60,7 +60,6 @@ def keep_backtest(connection: duckdb.DuckDBPyConnection, summary: dict, calibrat
 
 
 def backtest_results(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    ensure_forecast_tables(connection)
     return connection.execute(load_sql("forecast_backtest_results_read")).pl()
 
 

@@ -3,8 +3,10 @@ world, driven by Debian's headless Chromium through selenium.
 
 The daemon's automation materializes the graph on its own; the test opens the asset graph,
 clicks Materialize on an asset and waits for that run's success, drops a checkpoint folder
-into the watched folder and waits for automation to train, score and fit it and refresh
-`cbqa_forecast`, then opens `cbqa_forecast` and reads the lineage in its metadata.
+into the watched folder and waits for automation to register, score and fit it, refresh
+`cbqa_forecast` and judge the kept forecast against it (`forecast_backtest`), checks that a plot
+renders inline on an asset page, then opens `cbqa_forecast` and reads the lineage in its
+metadata.
 Screenshots go to the folder printed at the start (`SMI_SCREENSHOT_DIR`, default a temp dir).
 """
 
@@ -169,7 +171,13 @@ def test_ui_materializes_automates_a_dropped_checkpoint_and_shows_forecast_linea
         timeout=300, every=5,
     )  # fmt: skip
     lineage = refreshed.asset_materialization.metadata["lineage"].value
-    assert "dropped-model" in lineage["checkpoints"], lineage
+    assert set(lineage["checkpoints"]) == set(TINY_LADDER), "the forecast's proxies are the ladder's checkpoints"
+    judged = wait_for(
+        "forecast_backtest to judge the kept forecast against the larger dropped checkpoint",
+        lambda: (record := _latest_materialization(instance, "forecast_backtest")) and "dropped-model" in record.asset_materialization.metadata["results"].value,
+        timeout=300, every=5,
+    )  # fmt: skip
+    assert judged
 
     browser.get(f"{url}/assets/smi_fit_across_checkpoints")
     preview = wait_for("the inline plot", lambda: browser.find_elements(By.XPATH, "//tr[td[normalize-space()='plot_preview']]//img"), timeout=60)
@@ -196,6 +204,7 @@ def _drop_checkpoint(folder: Path) -> None:
 
     staging = folder.with_name(f".{folder.name}.staging")
     tokenizer = train_tokenizer(["alice was born in paris ."] * 4, kind="word", vocab_size=200)
-    build_model(ModelConfig(n_layer=1, n_embd=24, n_head=2, block_size=32, vocab_size=len(tokenizer))).save_pretrained(staging)
+    # Larger than the ladder's checkpoints, so it judges the forecast they made.
+    build_model(ModelConfig(n_layer=3, n_embd=64, n_head=2, block_size=32, vocab_size=len(tokenizer))).save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     staging.rename(folder)  # appear whole: the sensor never sees half a folder

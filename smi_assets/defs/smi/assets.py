@@ -5,7 +5,9 @@ scores from DuckDB; the reference fit reproduces the paper's published numbers f
 `../shared/reference/smi` when that folder is present.
 """
 
+import dataclasses
 import json
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -16,7 +18,7 @@ from matplotlib.ticker import NullFormatter
 
 from smi_assets.automation import derived
 from smi_assets.checkpoints import store
-from smi_assets.defs.checkpoints.assets import cbqa_scores, checkpoints
+from smi_assets.defs.checkpoints.assets import TRAINING_INPUTS_FILE, cbqa_scores, checkpoints
 from smi_assets.defs.corpus.assets import corpus_documents
 from smi_assets.defs.frequency.assets import knowledge_frequency
 from smi_assets.defs.knowledge.assets import knowledge_triples
@@ -25,9 +27,23 @@ from smi_assets.partitions import checkpoint_partitions, corpus_shards
 from smi_assets.resources import READS_REFERENCE_TAGS, InputsResource, ModelingResource, StorageResource
 from smi_assets.smi.fit import fit_methods, fit_table
 from smi_assets.smi.forecast import SizeConditionedForecaster, leave_one_size_out
+from smi_assets.smi.forecast_runs import backtest_forecast, forecast_per_question
+from smi_assets.smi.forecast_store import (
+    backtest_calibration,
+    backtest_results,
+    ensure_forecast_tables,
+    forecasts_to_backtest,
+    keep_backtest,
+    keep_forecast,
+    stored_forecast,
+)
 from smi_assets.smi.metrics import compute_metrics
+from smi_assets.smi.proxy_forecast import ProxyForecaster, aggregate_forecast
 from smi_assets.smi.reference import load_reference, reference_fits
 from smi_assets.sql import load_sql
+from training.config import PLANNED_CONFIGS
+from training.data import corpus_sha256
+from training.model import build_model, count_parameters
 
 SMI_VARIANT = "current"
 
@@ -120,47 +136,150 @@ def forecast_lineage(instance: dg.DagsterInstance, checkpoint_ids: list[str]) ->
     }
 
 
+def planned_sizes(storage: StorageResource, modeling: ModelingResource, proxies: pl.DataFrame) -> dict[str, int]:
+    """Target name -> parameters: the planned sizes of the settings, and each planned config
+    (`training.config.PLANNED_CONFIGS`, e.g. gpt-large) not trained yet, sized with the
+    proxies' vocabulary so its forecast can be judged against it once it is trained."""
+    targets = {f"{int(params):,} params": int(params) for params in modeling.planned_params}
+    largest = proxies.sort("params")["model"][-1]
+    vocab_size = json.loads((storage.checkpoint_dir(largest) / "config.json").read_text())["vocab_size"]
+    for name, config in PLANNED_CONFIGS.items():
+        if name not in set(proxies["model"]):
+            targets[name] = count_parameters(build_model(dataclasses.replace(config.model, vocab_size=vocab_size)))
+    return targets
+
+
+def _proxies_on_this_corpus(context: dg.AssetExecutionContext, storage: StorageResource, accuracy: pl.DataFrame) -> tuple[pl.DataFrame, str]:
+    """The trained checkpoints' accuracies with the corpus each was trained on; those trained on
+    an older corpus than the current one are left out (they are stale), and the log says so."""
+    shards = sorted(context.instance.get_dynamic_partitions(corpus_shards.name))
+    current = corpus_sha256([storage.shard_documents_path(shard) for shard in shards])
+    versions = {
+        model: json.loads(marker.read_text()).get("corpus_sha256") if (marker := storage.checkpoint_dir(model) / TRAINING_INPUTS_FILE).is_file() else None
+        for model in accuracy["model"].unique().to_list()
+    }
+    stale = sorted(model for model, version in versions.items() if version != current)
+    if stale:
+        context.log.warning(f"not proxies: {stale} were trained on another corpus than the current one (retrain them to use them)")
+    return accuracy.filter(~pl.col("model").is_in(stale)).with_columns(pl.lit(current).alias("corpus_version")), current
+
+
 @dg.asset(
     group_name="smi",
-    code_version="1",
+    code_version="2",
     kinds={"duckdb"},
     deps=[knowledge_frequency, cbqa_scores, checkpoints],
     automation_condition=derived(),
-    description="Mean and per-relation CBQA accuracy predicted for planned model sizes from corpus counts and the trained checkpoints.",
+    description=(
+        "Per-question CBQA accuracy forecast for the planned sizes (and planned configs such as gpt-large) from the "
+        "ladder's checkpoints (proxies) and the corpus counts: DuckDB tables `forecast_per_question` (kept, one set per "
+        "forecast_id) and `cbqa_forecast` (mean and per relation of the latest)."
+    ),
 )
 def cbqa_forecast(context: dg.AssetExecutionContext, storage: StorageResource, modeling: ModelingResource) -> dg.MaterializeResult:
     decoding = modeling.decoding().label()
     with storage.connection(read_only=True) as connection:
         frequency = store.frequency_counts(connection)
-        accuracy = store.triple_accuracy_all(connection, decoding)
-    trained = accuracy.select("model", "params").unique().sort("params")
-    if trained.height < 2:
-        raise ValueError(f"a size-conditioned forecast needs at least two scored checkpoints; have {trained['model'].to_list()}")
-    forecaster = SizeConditionedForecaster().fit(frequency, accuracy)
-    lineage = json.dumps(forecast_lineage(context.instance, trained["model"].to_list()), sort_keys=True)
-    rows = []
-    for planned in modeling.planned_params:
-        predicted = forecaster.predict(frequency, float(planned))
-        rows.append({"planned_params": planned, "rel": "*", "predicted_accuracy": float(predicted["predicted_acc"].mean())})
-        for (rel,), part in predicted.group_by("rel", maintain_order=True):
-            rows.append({"planned_params": planned, "rel": rel, "predicted_accuracy": float(part["predicted_acc"].mean())})
-    forecast = pl.DataFrame(rows).with_columns(
+        scored = store.proxy_accuracy(connection, decoding)
+    proxies, corpus_version = _proxies_on_this_corpus(context, storage, scored)
+    if proxies.is_empty():
+        raise dg.Failure("no scored checkpoint trained on the current corpus to forecast from: materialize checkpoints and cbqa_scores")
+    trained = proxies.select("model", "params").unique().sort("params")
+    lineage = forecast_lineage(context.instance, trained["model"].to_list())
+    targets = planned_sizes(storage, modeling, trained)
+    with warnings.catch_warnings(record=True) as fallbacks:
+        warnings.simplefilter("always")
+        rows, forecast_lineage_record = forecast_per_question(
+            proxies, frequency, sorted(set(targets.values())),
+            proxy_versions=lineage["checkpoints"],
+            input_versions={"knowledge_triples": lineage["knowledge_triples"], "knowledge_frequency": lineage["knowledge_frequency"], **lineage["corpus_documents"]},
+            forecaster=ProxyForecaster(corpus_version=corpus_version),
+        )  # fmt: skip
+    for fallback in fallbacks:  # the forecaster states each fallback it takes: say it in the run log
+        context.log.warning(f"forecast: {fallback.message}")
+    forecast_id = forecast_lineage_record["forecast_id"]
+    names = (
+        pl.DataFrame({"target": list(targets), "planned_params": [float(value) for value in targets.values()]})
+        .group_by("planned_params")
+        .agg(pl.col("target").str.join(" / "))
+    )
+    summary = (
+        aggregate_forecast(rows.rename({"predicted_accuracy": "predicted_acc"}))
+        .rename({"predicted_acc": "predicted_accuracy"})
+        .join(names, on="planned_params", how="left")
+    )
+    forecast = summary.with_columns(
+        pl.col("planned_params").cast(pl.Int64),
         pl.lit(decoding).alias("decoding"),
         pl.lit(",".join(trained["model"].to_list())).alias("trained_on"),
-        pl.lit(lineage).alias("lineage"),
+        pl.lit(forecast_id).alias("forecast_id"),
+        pl.lit(json.dumps(lineage, sort_keys=True)).alias("lineage"),
     )
-    backtest = leave_one_size_out(SizeConditionedForecaster, frequency, accuracy)
+    # The counts-only model's leave-one-size-out error, a yardstick for the proxies' forecast.
+    backtest = (
+        leave_one_size_out(SizeConditionedForecaster, frequency, proxies.drop("corpus_version"))
+        if trained.height >= 2
+        else pl.DataFrame(schema={"model": pl.Utf8, "params": pl.Int64, "abs_error": pl.Float64, "baseline_abs_error": pl.Float64})
+    )
     with storage.connection() as connection:
+        added = keep_forecast(connection, rows, forecast_lineage_record)
         store.replace_forecast(connection, forecast, backtest)
-    return dg.MaterializeResult(
-        metadata={
-            "forecast": table_preview(forecast.filter(pl.col("rel") == "*").drop("lineage")),
-            "leave_one_size_out": table_preview(backtest),
-            "leave_one_size_out_mae": float(backtest["abs_error"].mean()),
-            "baseline_leave_one_size_out_mae": float(backtest["baseline_abs_error"].mean()),
-            "lineage": dg.MetadataValue.json(json.loads(lineage)),
-        }
-    )
+    metadata = {
+        "forecast_id": forecast_id,
+        "new_forecast": added > 0,
+        "proxies": ", ".join(trained["model"].to_list()),
+        "forecast": table_preview(forecast.filter(pl.col("rel") == "*").drop("lineage")),
+        "lineage": dg.MetadataValue.json(lineage),
+    }
+    if backtest.height:
+        metadata["leave_one_size_out_mae"] = float(backtest["abs_error"].mean())
+    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(forecast_id))
+
+
+@dg.asset(
+    group_name="smi",
+    code_version="1",
+    kinds={"duckdb"},
+    deps=[cbqa_forecast, cbqa_scores],
+    automation_condition=derived(),
+    description=(
+        "Every kept forecast judged against each scored checkpoint larger than its proxies (trained by the ladder or "
+        "dropped in): mean error, per-question R², Brier, AUC and calibration. DuckDB tables forecast_backtest_results "
+        "and forecast_backtest_calibration."
+    ),
+)
+def forecast_backtest(context: dg.AssetExecutionContext, storage: StorageResource, modeling: ModelingResource) -> dg.MaterializeResult:
+    decoding = modeling.decoding().label()
+    judged = []
+    with storage.connection() as connection:
+        ensure_forecast_tables(connection)
+        for checkpoint in store.checkpoint_sizes(connection).iter_rows(named=True):
+            actual = store.triple_accuracy(connection, checkpoint["checkpoint_id"], decoding)
+            if actual.is_empty():
+                continue
+            due = forecasts_to_backtest(connection, checkpoint["checkpoint_id"], checkpoint["params"], checkpoint["data_version"])
+            for forecast_id, planned in due.iter_rows():
+                rows = stored_forecast(connection, forecast_id).filter(pl.col("planned_params") == planned)
+                summary, calibration = backtest_forecast(rows, actual, checkpoint["checkpoint_id"], checkpoint["params"], checkpoint["data_version"])
+                keep_backtest(connection, summary, calibration)
+                judged.append(summary)
+        results = backtest_results(connection)
+        latest = results.tail(1)  # the largest checkpoint judged
+        calibration = backtest_calibration(connection, *latest.select("forecast_id", "checkpoint_id", "checkpoint_version").row(0)) if latest.height else None
+    metadata = {"backtests": results.height, "new_backtests": len(judged), "results": table_preview(results, 20)}
+    if calibration is not None and calibration.height:
+        metadata.update(plot_metadata(_calibration_plot(calibration, latest.row(0, named=True)), storage.plot_path("forecast_calibration.png")))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _calibration_plot(calibration: pl.DataFrame, result: dict) -> plt.Figure:
+    figure, axis = plt.subplots(figsize=(5, 5))
+    axis.plot(calibration["mean_predicted"], calibration["mean_actual"], "o-", label="questions by predicted bin")
+    axis.plot([0, 1], [0, 1], color="grey", linewidth=1, label="perfect calibration")
+    axis.set(xlabel="predicted accuracy", ylabel="observed accuracy", xlim=(0, 1), ylim=(0, 1))
+    axis.set_title(f"{result['checkpoint_id']} vs forecast {result['forecast_id'][:8]}: R²={result['r2_question']:.3f}, Brier={result['brier']:.4f}")
+    axis.legend(loc="upper left", fontsize=8)
+    return figure
 
 
 @dg.asset_check(asset=cbqa_forecast, description="One forecast per planned size and relation (plus the '*' mean), every predicted accuracy in [0, 1].")

@@ -1,1 +1,0 @@
-SELECT * EXCLUDE (created_at) FROM forecast_backtest ORDER BY params;
