@@ -34,13 +34,14 @@ from smi_assets.definitions import build_definitions
 from smi_assets.instance import instance_kind, prepare_dagster_home
 from smi_assets.maintenance import fail_orphaned_runs, run_owner_tags, stale_partitions
 from smi_assets.observe import observe_and_register
+from smi_assets.partitions import corpus_shards
 from smi_assets.progress import TerminalProgress, parse_notice, parse_progress
 from smi_assets.resources import READS_REFERENCE_TAGS, REPO_ROOT, ModelingResource, StorageResource, resources_from_environment
 from smi_assets.smi.forecast_store import backtest_results
 
 # The terminal shows progress, warnings and step results from the event log; Dagster's own
 # console logger would print every engine event on top of that.
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,10 @@ def open_instance(data_dir: Path) -> dg.DagsterInstance:
 class RunWatcher:
     """Reads the event log of the runs tagged with `invocation` and shows it on `progress`."""
 
-    def __init__(self, instance: dg.DagsterInstance, invocation: str, progress: TerminalProgress, poll_seconds: float = 0.5):
+    def __init__(self, instance: dg.DagsterInstance, invocation: str, progress: TerminalProgress, poll_seconds: float = 1.0):
         self.instance, self.invocation, self.progress, self.poll_seconds = instance, invocation, progress, poll_seconds
         self._cursors: dict[str, str | None] = {}
+        self._finished: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -115,12 +117,18 @@ class RunWatcher:
             self.poll()
 
     def poll(self) -> None:
+        # Finished runs were read to their end once; only runs still going are read again, so
+        # the watcher stays cheap next to the training it reports on.
         for run in self.instance.get_runs(filters=RunsFilter(tags={"smi/invocation": self.invocation})):
+            if run.run_id in self._finished:
+                continue
             connection = self.instance.get_records_for_run(run.run_id, cursor=self._cursors.get(run.run_id))
             self._cursors[run.run_id] = connection.cursor
             partition = run.tags.get("dagster/partition")
             for record in connection.records:
                 self._show(record.event_log_entry, f"[{partition}]" if partition else "")
+            if run.is_finished:
+                self._finished.add(run.run_id)
 
     def _show(self, entry, partition: str) -> None:
         step = f"{entry.step_key or 'run'}{partition}"
@@ -186,31 +194,50 @@ def run_default(
     job = ReconstructableRepository.for_module("smi_assets.definitions", "defs", working_directory=str(REPO_ROOT)).get_reconstructable_job("__ASSET_JOB")
     invocation = uuid.uuid4().hex
     progress = progress or TerminalProgress()
-    runs = []
+    runs: list[dg.DagsterRun] = []
+
+    def execute(plan: PlannedRun, partition_key: str | None) -> None:
+        label = f"{plan.label()}{f' [{partition_key}]' if partition_key else ''}"
+        started = time.perf_counter()
+        progress.say(f"materializing {label}")
+        tags = {"smi/invocation": invocation, **run_owner_tags(), **({"dagster/partition": partition_key} if partition_key else {})}
+        with dg.execute_job(job, instance, run_config=QUIET_RUN_CONFIG, tags=tags, asset_selection=list(plan.asset_keys)) as result:
+            runs.append(result.dagster_run)
+            if not result.success:
+                raise RuntimeError(f"run {result.run_id} ({label}) failed; its log is in the UI")
+        say(f"materialized {label} in {time.perf_counter() - started:.1f} s")
+
+    # One run at a time, in dependency order; within a run the executor runs steps side by side.
+    # (Two runs at once from threads of one process deadlock in the executors' fork servers.)
     with RunWatcher(instance, invocation, progress):
         for plan in plan_runs(asset_graph, keys):
             partition_keys = [None] if plan.partitions_def is None else plan.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
-            partition_keys = [key for key in partition_keys if key not in stale.shards + stale.checkpoints]
             for partition_key in partition_keys:
-                started = time.perf_counter()
-                progress.say(f"materializing {plan.label()}{f' [{partition_key}]' if partition_key else ''}")
-                tags = {"smi/invocation": invocation, **run_owner_tags(), **({"dagster/partition": partition_key} if partition_key else {})}
-                with dg.execute_job(job, instance, run_config=QUIET_RUN_CONFIG, tags=tags, asset_selection=list(plan.asset_keys)) as result:
-                    runs.append(result.dagster_run)
-                    if not result.success:
-                        progress.close()
-                        raise RuntimeError(f"run {result.run_id} ({plan.label()}{f' [{partition_key}]' if partition_key else ''}) failed; its log is in the UI")
-                say(f"materialized {plan.label()}{f' [{partition_key}]' if partition_key else ''} in {time.perf_counter() - started:.1f} s")
+                if partition_key not in stale.shards + stale.checkpoints:
+                    execute(plan, partition_key)
     progress.close()
     return runs
 
 
-def report(storage: StorageResource, modeling: ModelingResource) -> dict:
+def skipped_records(instance: dg.DagsterInstance) -> dict[str, int]:
+    """Bad records `SMI_SKIP_BAD_RECORDS` skipped in the latest materialization of each input
+    (per corpus shard, and the triples), from the assets' metadata; only those with some."""
+    counts = {}
+    for key, partitions in ((dg.AssetKey("corpus_documents"), corpus_shards), (dg.AssetKey("knowledge_triples"), None)):
+        for partition in instance.get_dynamic_partitions(partitions.name) if partitions else [None]:
+            record = instance.get_latest_data_version_record(key, is_source=False, partition_key=partition)
+            entry = record.asset_materialization.metadata.get("skipped_records") if record and record.asset_materialization else None
+            if entry is not None and entry.value:
+                counts[f"{key.to_user_string()}[{partition}]" if partition else key.to_user_string()] = int(entry.value)
+    return counts
+
+
+def report(storage: StorageResource, modeling: ModelingResource, instance: dg.DagsterInstance | None = None) -> dict:
     """Checkpoints, fits and forecast of a materialized data directory, as plain data."""
     decoding = modeling.decoding().label()
     with storage.connection(read_only=True) as connection:
         accuracy = store.checkpoint_accuracy(connection).filter(decoding=decoding)
-        fits = store.all_fits(connection)
+        fits = store.all_fits(connection, decoding)
         forecast, backtest = store.forecast_tables(connection)
         by_cooccurrence = store.accuracy_by_cooccurrence(connection, decoding)
         judged = backtest_results(connection)
@@ -232,4 +259,5 @@ def report(storage: StorageResource, modeling: ModelingResource) -> dict:
         "forecast_backtests": judged.to_dicts(),
         "leave_one_size_out": backtest.to_dicts(),
         "leave_one_size_out_mae": float(backtest["abs_error"].mean()) if backtest.height else None,
+        "skipped_records": skipped_records(instance) if instance is not None else {},
     }

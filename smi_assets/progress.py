@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,8 +91,13 @@ class TerminalProgress:
         self.line_interval = line_interval
         self._bars: dict[tuple[str, str], tqdm] = {}
         self._last_line: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()  # the run watcher's thread and the caller both write
 
     def update(self, step: str, progress: Progress) -> None:
+        with self._lock:
+            self._update(step, progress)
+
+    def _update(self, step: str, progress: Progress) -> None:
         key = (step, progress.task)
         if self.interactive:
             bar = self._bars.get(key)
@@ -109,6 +115,10 @@ class TerminalProgress:
 
     def say(self, line: str) -> None:
         """A line that does not disturb the bars."""
+        with self._lock:
+            self._say(line)
+
+    def _say(self, line: str) -> None:
         if self.interactive:
             tqdm.write(line, file=self.stream)
         else:

@@ -1,7 +1,7 @@
 -- Fits of one checkpoint that are missing or malformed: exactly one row per method
 -- (CO-OCCUR, MI, SMI), R^2 at most 1, finite slope and intercept.
 WITH expected(method) AS (VALUES ('CO-OCCUR'), ('MI'), ('SMI')),
-fits AS (SELECT * FROM smi_fits WHERE checkpoint_id = $checkpoint_id)
+fits AS (SELECT * FROM smi_fits WHERE checkpoint_id = $checkpoint_id AND decoding = $decoding)
 SELECT e.method, count(f.method) AS n_rows, 'missing or duplicated' AS problem
 FROM expected AS e
 LEFT JOIN fits AS f USING (method)

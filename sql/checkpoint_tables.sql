@@ -44,6 +44,9 @@ CREATE TABLE IF NOT EXISTS smi_fits (
     weighted_intercept DOUBLE,
     weighted_r2_question DOUBLE
 );
+-- Fits are per decoding: greedy and sampled accuracies are different targets. (A database made
+-- before this column gets it, its rows labelled NULL until the checkpoint is refitted.)
+ALTER TABLE smi_fits ADD COLUMN IF NOT EXISTS decoding VARCHAR;
 CREATE OR REPLACE VIEW cbqa_checkpoint_accuracy AS
 SELECT checkpoint_id, decoding, avg(correct::DOUBLE) AS mean_accuracy, count(*) AS n_generations
 FROM cbqa_scores

@@ -1,1 +1,1 @@
-SELECT * FROM smi_fits ORDER BY params, method;
+SELECT * FROM smi_fits WHERE decoding = $decoding ORDER BY params, method;

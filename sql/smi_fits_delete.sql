@@ -1,1 +1,1 @@
-DELETE FROM smi_fits WHERE checkpoint_id = $checkpoint_id;
+DELETE FROM smi_fits WHERE checkpoint_id = $checkpoint_id AND decoding IS NOT DISTINCT FROM $decoding;

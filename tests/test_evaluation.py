@@ -91,6 +91,15 @@ def test_answers_echoed_by_the_prompt_do_not_count(checkpoint):
     assert "Zorro" not in scores["continuation"][0]
 
 
+def test_an_echo_triple_whose_subject_the_model_knows_scores_only_the_continuation(checkpoint):
+    # The object "Anna" is inside the subject "Anna Novak", every word of which is in the
+    # vocabulary: a decoder that scored the prompt, or a continuation that repeats it, would
+    # count it correct. The model answers "Paris", so it must not.
+    scores = evaluate_cbqa(checkpoint, questions_frame({"Anna Novak": "Anna"}, ["[S] was born in"]), DecodingConfig(max_new_tokens=4))
+    assert "Anna" in scores["prompt"][0] and scores["continuation"][0].startswith("Paris")
+    assert scores["correct"].to_list() == [False]
+
+
 def test_batched_generation_matches_one_prompt_at_a_time(checkpoint):
     questions = questions_frame(BORN, [*TEMPLATES, "It rained . [S] was born in"])  # three prompt lengths: left padding
     batched = evaluate_cbqa(checkpoint, questions, DecodingConfig(batch_size=64))

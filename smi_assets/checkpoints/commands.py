@@ -20,11 +20,11 @@ def run_default_command(args: argparse.Namespace) -> int:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from smi_assets.pipeline import report
+    from smi_assets.pipeline import open_instance, report
     from smi_assets.resources import resources_from_environment
 
     resources = resources_from_environment({**os.environ, "SMI_DATA_DIR": args.data_dir})
-    summary = report(resources["storage"], resources["modeling"])
+    summary = report(resources["storage"], resources["modeling"], open_instance(Path(args.data_dir)))
     if args.format == "json":
         print(json.dumps(summary, indent=2, default=str))
     else:
@@ -40,7 +40,9 @@ def report_command(args: argparse.Namespace) -> int:
                 f"({row['planned_params']:,.0f}): mean {row['mean_predicted']:.3f} predicted / {row['mean_actual']:.3f} actual, "
                 f"R² {row['r2_question']:.3f}, Brier {row['brier']:.4f}, AUC {row['auc']:.3f}"
             )
-        print(f"leave-one-size-out MAE {summary['leave_one_size_out_mae']}")
+        print(f"leave-one-size-out MAE of the counts-only model {summary['leave_one_size_out_mae']}")
+        for source, count in summary["skipped_records"].items():
+            print(f"skipped {count} bad records in {source} (SMI_SKIP_BAD_RECORDS)")
     return 0
 
 

@@ -69,12 +69,13 @@ def replace_scores(connection: duckdb.DuckDBPyConnection, checkpoint_id: str, de
         connection.execute(load_sql("cbqa_scores_insert"), keys)
 
 
-def replace_fits(connection: duckdb.DuckDBPyConnection, checkpoint_id: str, params: int, fits: pl.DataFrame) -> None:
+def replace_fits(connection: duckdb.DuckDBPyConnection, checkpoint_id: str, decoding: str, params: int, fits: pl.DataFrame) -> None:
     ensure_tables(connection)
     new_fits = fits  # noqa: F841  (read by name in the SQL)
+    keys = {"checkpoint_id": checkpoint_id, "decoding": decoding}
     with transaction(connection):
-        connection.execute(load_sql("smi_fits_delete"), {"checkpoint_id": checkpoint_id})
-        connection.execute(load_sql("smi_fits_insert"), {"checkpoint_id": checkpoint_id, "params": params})
+        connection.execute(load_sql("smi_fits_delete"), keys)
+        connection.execute(load_sql("smi_fits_insert"), {**keys, "params": params})
 
 
 def _recorded(connection: duckdb.DuckDBPyConnection, sql_name: str, checkpoint_id: str) -> tuple:
@@ -88,8 +89,8 @@ def checkpoint_params(connection: duckdb.DuckDBPyConnection, checkpoint_id: str)
     return int(_recorded(connection, "checkpoint_params", checkpoint_id)[0])
 
 
-def all_fits(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    return connection.execute(load_sql("smi_fits_all")).pl()
+def all_fits(connection: duckdb.DuckDBPyConnection, decoding: str) -> pl.DataFrame:
+    return connection.execute(load_sql("smi_fits_all"), {"decoding": decoding}).pl()
 
 
 def frequency_counts(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:

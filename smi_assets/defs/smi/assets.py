@@ -67,7 +67,7 @@ def _smi_plot(triples: pl.DataFrame, fits: pl.DataFrame, title: str, path: Path)
 @dg.asset(
     partitions_def=checkpoint_partitions,
     group_name="smi",
-    code_version="1",
+    code_version="2",
     kinds={"duckdb"},
     deps=[cbqa_scores, knowledge_frequency],
     automation_condition=derived(),
@@ -77,18 +77,18 @@ def _smi_plot(triples: pl.DataFrame, fits: pl.DataFrame, title: str, path: Path)
     description="CO-OCCUR, MI and SMI fits of one checkpoint's accuracy: DuckDB table `smi_fits`.",
 )
 def smi_fit(context: dg.AssetExecutionContext, storage: StorageResource, modeling: ModelingResource) -> dg.MaterializeResult:
-    checkpoint_id = context.partition_key
+    checkpoint_id, decoding = context.partition_key, modeling.decoding().label()
     with storage.connection() as connection:
         params = store.checkpoint_params(connection, checkpoint_id)
-        triples = store.triple_accuracy(connection, checkpoint_id, modeling.decoding().label())
+        triples = store.triple_accuracy(connection, checkpoint_id, decoding)
         if triples.is_empty():
-            raise ValueError(f"no CBQA scores for {checkpoint_id}: materialize cbqa_scores first")
+            raise ValueError(f"no CBQA scores for {checkpoint_id} ({decoding}): materialize cbqa_scores first")
         fits = fit_table(fit_methods(triples, params, SMI_VARIANT, model=checkpoint_id))
-        store.replace_fits(connection, checkpoint_id, params, fits)
+        store.replace_fits(connection, checkpoint_id, decoding, params, fits)
     with_metrics = compute_metrics(triples, params, SMI_VARIANT)
-    metadata = {"params": params, "fits": table_preview(fits.drop("model"))}
+    metadata = {"params": params, "decoding": decoding, "fits": table_preview(fits.drop("model"))}
     metadata.update(_smi_plot(with_metrics, fits, f"{checkpoint_id} ({params:,} params)", storage.plot_path(f"smi_{checkpoint_id}.png")))
-    check = offending_rows_check(storage, "check_smi_fits", "three_well_formed_fits", {"checkpoint_id": checkpoint_id})
+    check = offending_rows_check(storage, "check_smi_fits", "three_well_formed_fits", {"checkpoint_id": checkpoint_id, "decoding": decoding})
     return dg.MaterializeResult(metadata=metadata, check_results=[check])
 
 
@@ -100,9 +100,9 @@ def smi_fit(context: dg.AssetExecutionContext, storage: StorageResource, modelin
     automation_condition=derived(),
     description="SMI fits across all checkpoints: how slope, intercept and R² move with model size.",
 )
-def smi_fit_across_checkpoints(storage: StorageResource) -> dg.MaterializeResult:
+def smi_fit_across_checkpoints(storage: StorageResource, modeling: ModelingResource) -> dg.MaterializeResult:
     with storage.connection(read_only=True) as connection:
-        fits = store.all_fits(connection)
+        fits = store.all_fits(connection, modeling.decoding().label())
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     for method, rows in fits.group_by("method", maintain_order=True):
         axes[0].plot(rows["params"], rows["r2"], "o-", label=method[0])
