@@ -324,7 +324,9 @@ def test_skipped_bad_records_are_logged_and_reported(tmp_path):
     resources = tiny_resources(tmp_path, corpus_source="files", corpus_glob=str(corpus_dir / "*.jsonl"), skip_bad_records=True)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(corpus_shards.name, ["part-1"])
-        result = dg.materialize([corpus.corpus_file, corpus.corpus_documents], selection=["corpus_documents"], partition_key="part-1", instance=instance, resources=resources)
+        result = dg.materialize(
+            [corpus.corpus_file, corpus.corpus_documents], selection=["corpus_documents"], partition_key="part-1", instance=instance, resources=resources
+        )
         log = [record.event_log_entry.user_message for record in instance.get_records_for_run(result.run_id).records]
         assert any("skipped 1 bad records in" in message for message in log), "the run log says so"
         assert skipped_records(instance) == {"corpus_documents[part-1]": 1}

@@ -90,9 +90,7 @@ def test_counts_enter_only_as_shares_of_the_corpus(frequency: pl.DataFrame, accu
     )
 
 
-def test_leave_one_size_out_beats_scale_only_per_question_and_per_relation(
-    frequency: pl.DataFrame, accuracy: pl.DataFrame
-) -> None:
+def test_leave_one_size_out_beats_scale_only_per_question_and_per_relation(frequency: pl.DataFrame, accuracy: pl.DataFrame) -> None:
     table = leave_one_size_out(SizeConditionedForecaster, frequency, accuracy)
     assert table.columns == list(FORECAST_COLUMNS)
     assert table["model"].to_list() == list(SIZES)  # ordered by size
@@ -146,9 +144,7 @@ def test_mean_anchor_reproduces_the_scale_only_line(frequency: pl.DataFrame, acc
         assert forecaster.predict(frequency, params)["predicted_acc"].mean() == pytest.approx(baseline(params), abs=1e-6)
 
 
-def test_relation_anchor_reproduces_each_relation_line_and_the_overall_line(
-    frequency: pl.DataFrame, accuracy: pl.DataFrame
-) -> None:
+def test_relation_anchor_reproduces_each_relation_line_and_the_overall_line(frequency: pl.DataFrame, accuracy: pl.DataFrame) -> None:
     forecaster = SizeConditionedForecaster().fit(frequency, accuracy)
     rows = with_relation(accuracy, frequency)
     relation_lines = LogParamsLines(by="rel").fit(rows)
@@ -160,9 +156,7 @@ def test_relation_anchor_reproduces_each_relation_line_and_the_overall_line(
     assert predicted["predicted_acc"].mean() == pytest.approx(scale_only_baseline(accuracy)(2e9), abs=1e-6)
 
 
-def test_anchoring_keeps_the_order_of_questions_within_each_relation(
-    frequency: pl.DataFrame, accuracy: pl.DataFrame
-) -> None:
+def test_anchoring_keeps_the_order_of_questions_within_each_relation(frequency: pl.DataFrame, accuracy: pl.DataFrame) -> None:
     own_level = SizeConditionedForecaster(anchor="none").fit(frequency, accuracy).predict(frequency, 2e9)
     anchored = SizeConditionedForecaster(anchor="relation").fit(frequency, accuracy).predict(frequency, 2e9)
     both = own_level.with_columns(anchored["predicted_acc"].alias("anchored"))
@@ -172,9 +166,7 @@ def test_anchoring_keeps_the_order_of_questions_within_each_relation(
 
 
 @pytest.mark.parametrize("anchor", ["relation", "mean", "none"])
-def test_predictions_stay_probabilities_far_outside_the_trained_sizes(
-    frequency: pl.DataFrame, accuracy: pl.DataFrame, anchor: str
-) -> None:
+def test_predictions_stay_probabilities_far_outside_the_trained_sizes(frequency: pl.DataFrame, accuracy: pl.DataFrame, anchor: str) -> None:
     forecaster = SizeConditionedForecaster(anchor=anchor).fit(frequency, accuracy)
     for params in (1e5, 1e15):  # the lines run below 0 and above 1 here
         predicted = forecaster.predict(frequency, params)["predicted_acc"]

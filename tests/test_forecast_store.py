@@ -81,9 +81,7 @@ def test_a_forecast_is_kept_once_and_never_overwritten(forecast) -> None:
     assert np.allclose(stored["predicted_accuracy"], rows.sort("planned_params", "idx")["predicted_accuracy"])
     assert connection.execute("SELECT created_at FROM forecast_runs").fetchall() == created
     # "Which facts will the 8B model know?" is one query.
-    known = connection.execute(
-        "SELECT count(*) FROM forecast_per_question WHERE planned_params = 8e9 AND predicted_accuracy >= 0.5"
-    ).fetchone()[0]
+    known = connection.execute("SELECT count(*) FROM forecast_per_question WHERE planned_params = 8e9 AND predicted_accuracy >= 0.5").fetchone()[0]
     assert known == rows.filter(pl.col("planned_params") == 8e9, pl.col("predicted_accuracy") >= 0.5).height
     with pytest.raises(ValueError, match="forecast ids"):
         keep_forecast(connection, rows, {**lineage, "forecast_id": "other"})

@@ -84,9 +84,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--proxy-ratio", type=float, metavar="R",
         help="forecast each test model from the models of its family of at most its size / R",
     )  # fmt: skip
-    forecast.add_argument(
-        "--keep-prompt-echo", action="store_true", help="keep triples whose object is inside the subject string"
-    )
+    forecast.add_argument("--keep-prompt-echo", action="store_true", help="keep triples whose object is inside the subject string")
     forecast.add_argument(
         "--anchor", choices=["relation", "mean"], default="relation",
         help="level the forecast to the proxies' scaling lines per relation, or overall",

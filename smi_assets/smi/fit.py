@@ -122,10 +122,7 @@ def fit_methods(
         frame = frame.filter(~prompt_echo())
     scored = compute_metrics(frame, params, variant)
     acc = scored["acc"].to_numpy()
-    return [
-        grouped_fit(scored[METHOD_COLUMNS[method]].to_numpy(), acc, model=model, method=method)
-        for method in METHODS
-    ]
+    return [grouped_fit(scored[METHOD_COLUMNS[method]].to_numpy(), acc, model=model, method=method) for method in METHODS]
 
 
 def fit_table(results: list[FitResult]) -> pl.DataFrame:

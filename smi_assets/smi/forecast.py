@@ -154,9 +154,7 @@ class SizeConditionedForecaster:
     shift and the overall line; "none" keeps the logistic model's own level.
     """
 
-    def __init__(
-        self, n_knots: int = 5, degree: int = 3, l2: float = 1e-3, use_relation: bool = True, anchor: Anchor = "relation"
-    ):
+    def __init__(self, n_knots: int = 5, degree: int = 3, l2: float = 1e-3, use_relation: bool = True, anchor: Anchor = "relation"):
         self.n_knots = n_knots
         self.degree = degree
         self.l2 = l2
@@ -323,9 +321,7 @@ def evaluate_held_out(
     return pl.DataFrame(rows).select(FORECAST_COLUMNS)
 
 
-def leave_one_size_out(
-    forecaster_factory: Callable[[], SizeConditionedForecaster], frequency: pl.DataFrame, accuracy: pl.DataFrame
-) -> pl.DataFrame:
+def leave_one_size_out(forecaster_factory: Callable[[], SizeConditionedForecaster], frequency: pl.DataFrame, accuracy: pl.DataFrame) -> pl.DataFrame:
     """Forecast every model in `accuracy` from all the others (the asset's error report)."""
     models = accuracy["model"].unique().to_list()
     return evaluate_held_out(forecaster_factory, frequency, accuracy, models, models)

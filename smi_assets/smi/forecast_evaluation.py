@@ -69,9 +69,7 @@ def shifted_to_relation_lines(acc: np.ndarray, relations: np.ndarray, targets: d
     return expit(logits)
 
 
-def predictor_values(
-    forecaster: ProxyForecaster, proxies: pl.DataFrame, questions: pl.DataFrame, params: float
-) -> dict[str, np.ndarray]:
+def predictor_values(forecaster: ProxyForecaster, proxies: pl.DataFrame, questions: pl.DataFrame, params: float) -> dict[str, np.ndarray]:
     """Every predictor's per-question prediction at `params` for `questions` (idx, rel and
     the counts of the target's corpus), all fitted on `proxies` (`forecaster` is fitted)."""
     relations = questions["rel"].to_numpy()

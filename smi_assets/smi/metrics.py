@@ -120,6 +120,4 @@ def compute_metrics(frequency: pl.DataFrame, params: float, variant: str = "curr
     co_occur = normalise(log2_bin(kept["N_so"].to_numpy().astype(np.float64)))
     mi = normalise(log2_bin(kept["mutual_information"].to_numpy()), spec.fixed_mi_range)
     smi = mi ** (1 + 1 / spec.exponent_scale(params))
-    return kept.with_columns(
-        pl.Series("co_occur", co_occur), pl.Series("mi", mi), pl.Series("smi", smi)
-    )
+    return kept.with_columns(pl.Series("co_occur", co_occur), pl.Series("mi", mi), pl.Series("smi", smi))

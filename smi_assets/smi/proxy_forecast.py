@@ -129,10 +129,7 @@ class ProxyForecaster:
         if other.height == 0:
             return
         found = sorted(set(zip(other["model"].to_list(), other["corpus_version"].to_list())))
-        message = (
-            f"proxies {found} were trained on another corpus than the forecast's "
-            f"corpus_version {self.corpus_version!r}"
-        )
+        message = f"proxies {found} were trained on another corpus than the forecast's corpus_version {self.corpus_version!r}"
         if not self.force:
             raise ValueError(message + "; pass force=True to use them anyway")
         warnings.warn(message + " (forced)", UserWarning, stacklevel=3)
@@ -149,15 +146,11 @@ class ProxyForecaster:
         for model, idx in questions.iter_rows():
             if idx != reference:
                 raise ValueError(
-                    f"proxy {model!r} scored {len(idx)} questions, proxy {questions['model'][0]!r} "
-                    f"{len(reference)}: every proxy must score the same questions"
+                    f"proxy {model!r} scored {len(idx)} questions, proxy {questions['model'][0]!r} {len(reference)}: every proxy must score the same questions"
                 )
         no_counts = pl.DataFrame({"idx": reference}).join(frequency.select("idx"), on="idx", how="anti")
         if no_counts.height:
-            raise ValueError(
-                f"{no_counts.height} proxy questions have no counts in the frequency table "
-                f"(first idx: {no_counts['idx'].head(5).to_list()})"
-            )
+            raise ValueError(f"{no_counts.height} proxy questions have no counts in the frequency table (first idx: {no_counts['idx'].head(5).to_list()})")
         wide = proxies.pivot(on="model", index="idx", values="acc").sort("idx")
         self.models_ = sizes["model"].to_list()
         self.log_params_ = np.log2(sizes["params"].to_numpy().astype(np.float64))
@@ -335,9 +328,7 @@ class ProxyForecaster:
         gap = float(log_params - self.log_params_[inputs[-1]])
         weights = self._fit_transition(inputs[-1], gap)
         predicted = expit(self._anchor(self._features(inputs, gap) @ weights, params))
-        return self.questions_.select("idx", "rel").with_columns(
-            pl.Series("predicted_acc", predicted), pl.lit(len(inputs)).alias("n_inputs")
-        )
+        return self.questions_.select("idx", "rel").with_columns(pl.Series("predicted_acc", predicted), pl.lit(len(inputs)).alias("n_inputs"))
 
     def _counts_fallback(self, questions: pl.DataFrame, params: float) -> pl.DataFrame:
         warnings.warn("no proxy below the planned size: the counts model's forecast", UserWarning, stacklevel=3)

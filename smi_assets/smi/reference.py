@@ -98,13 +98,9 @@ def load_reference(parquet: str | Path) -> pl.DataFrame:
     return joined
 
 
-def reference_fits(
-    reference: pl.DataFrame, variant: str = "current", *, drop_prompt_echo: bool = False
-) -> list[FitResult]:
+def reference_fits(reference: pl.DataFrame, variant: str = "current", *, drop_prompt_echo: bool = False) -> list[FitResult]:
     """CO-OCCUR, MI and SMI fits for every model of :func:`load_reference`'s frame, by model name."""
     results: list[FitResult] = []
     for (model,), rows in reference.sort("model").group_by("model", maintain_order=True):
-        results += fit_methods(
-            rows, rows["params"][0], variant, drop_prompt_echo=drop_prompt_echo, model=str(model)
-        )
+        results += fit_methods(rows, rows["params"][0], variant, drop_prompt_echo=drop_prompt_echo, model=str(model))
     return results
