@@ -65,3 +65,27 @@ def test_a_vanished_shard_and_checkpoint_are_reported_then_pruned_with_their_fil
         assert instance.get_dynamic_partitions(corpus_shards.name) == ["kept"]
         assert instance.get_dynamic_partitions(checkpoint_partitions.name) == []
         assert storage.shard_counts_dir("kept").is_dir() and not storage.shard_counts_dir("gone").exists()
+
+
+def test_a_step_blocked_by_a_pool_is_announced_then_given_up_on_naming_the_holder():
+    import io
+    import time
+
+    import pytest
+
+    from smi_assets.pipeline import RunWatcher
+    from smi_assets.progress import TerminalProgress
+
+    with dg.instance_for_test() as instance:
+        job = dg.define_asset_job("any").resolve(asset_graph=dg.Definitions(assets=[dg.AssetSpec("x")]).resolve_asset_graph())
+        holder = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED)
+        waiting = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED, tags={"smi/invocation": "inv"})
+        instance.event_log_storage.set_concurrency_slots("gpu", 1)
+        instance.event_log_storage.claim_concurrency_slot("gpu", holder.run_id, "checkpoints")
+        instance.report_engine_event("Step blocked by limit for pool gpu", waiting, step_key="checkpoints")
+        output = io.StringIO()
+        watcher = RunWatcher(instance, "inv", TerminalProgress(output), poll_seconds=0.1, pool_wait_seconds=0.5)
+        with pytest.raises(KeyboardInterrupt), watcher:
+            time.sleep(30)  # interrupted by the watcher well before
+        assert "waiting for a slot of pool 'gpu'" in output.getvalue() and holder.run_id in output.getvalue()
+        assert watcher.pool_timeout and holder.run_id in watcher.pool_timeout and "SMI_POOL_WAIT_SECONDS" in watcher.pool_timeout
