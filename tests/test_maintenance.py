@@ -86,6 +86,7 @@ def test_a_step_blocked_by_a_pool_is_announced_then_given_up_on_naming_the_holde
         output = io.StringIO()
         watcher = RunWatcher(instance, "inv", TerminalProgress(output), poll_seconds=0.1, pool_wait_seconds=0.5)
         with pytest.raises(KeyboardInterrupt), watcher:
-            time.sleep(30)  # interrupted by the watcher well before
+            for _ in range(300):  # a main thread busy in Python, as one inside execute_job is
+                time.sleep(0.1)
         assert "waiting for a slot of pool 'gpu'" in output.getvalue() and holder.run_id in output.getvalue()
         assert watcher.pool_timeout and holder.run_id in watcher.pool_timeout and "SMI_POOL_WAIT_SECONDS" in watcher.pool_timeout

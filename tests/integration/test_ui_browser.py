@@ -72,16 +72,21 @@ def dagster_dev(tmp_path_factory):
         "SMI_WORLD_PEOPLE": "24", "SMI_WORLD_SHARDS": "2", "SMI_MAX_TEMPLATES_PER_RELATION": "2", "SMI_PLANNED_PARAMS": "50000",
         "SMI_REFERENCE_DIR": str(root / "no-reference"), "SMI_AUTOMATION_INTERVAL_SECONDS": "5", "SMI_INPUTS_INTERVAL_SECONDS": "5",
     }  # fmt: skip
+    # Create the instance's storage before dagster dev's processes start: several processes
+    # creating a fresh SQLite storage at once race on its migrations.
+    os.environ["DAGSTER_HOME"] = str(home)
+    instance = dg.DagsterInstance.get()
+    instance.get_runs(limit=1)
+    instance.get_dynamic_partitions("corpus_shards")
+    instance.all_instigator_state()
     log = open(root / "dagster_dev.log", "w")
     process = subprocess.Popen(
         ["dagster", "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
         cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    os.environ["DAGSTER_HOME"] = str(home)
-    instance = dg.DagsterInstance.get()
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for("the webserver", lambda: _answers(url), timeout=180)
+        wait_for("the webserver", lambda: _answers(url), timeout=300)
         yield {"url": url, "instance": instance, "data": data, "log": root / "dagster_dev.log"}
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -146,9 +151,9 @@ def test_ui_materializes_automates_a_dropped_checkpoint_and_shows_forecast_linea
     # The daemon's automation builds the whole graph on its own, up to the forecast.
     wait_for("automation to materialize cbqa_forecast", lambda: _latest_materialization(instance, "cbqa_forecast"), timeout=600, every=5)
 
-    browser.get(f"{url}/asset-groups/knowledge")
+    browser.get(f"{url}/asset-groups")
     _dismiss_welcome(browser)
-    wait_for("the asset graph", lambda: "cbqa_questions" in browser.page_source, timeout=60)
+    wait_for("the asset graph", lambda: "cbqa_questions" in browser.page_source, timeout=120)
     browser.save_screenshot(str(browser.shots / "01_asset_graph.png"))
 
     before = _latest_materialization(instance, "knowledge_triples").storage_id
