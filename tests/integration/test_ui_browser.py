@@ -151,9 +151,10 @@ def test_ui_materializes_automates_a_dropped_checkpoint_and_shows_forecast_linea
     # The daemon's automation builds the whole graph on its own, up to the forecast.
     wait_for("automation to materialize cbqa_forecast", lambda: _latest_materialization(instance, "cbqa_forecast"), timeout=600, every=5)
 
-    browser.get(f"{url}/asset-groups")
+    # The asset graph around cbqa_questions (the global one starts with its groups collapsed).
+    browser.get(f"{url}/assets/cbqa_questions?view=lineage")
     _dismiss_welcome(browser)
-    wait_for("the asset graph", lambda: "cbqa_questions" in browser.page_source, timeout=120)
+    wait_for("the asset graph", lambda: "knowledge_triples" in browser.page_source and "cbqa_scores" in browser.page_source, timeout=120)
     browser.save_screenshot(str(browser.shots / "01_asset_graph.png"))
 
     before = _latest_materialization(instance, "knowledge_triples").storage_id
