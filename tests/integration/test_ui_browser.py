@@ -30,6 +30,7 @@ from smi_assets.resources import REPO_ROOT
 
 selenium = pytest.importorskip("selenium", reason="selenium is not installed (.ci/run installs it)")
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -139,11 +140,20 @@ def _dismiss_welcome(driver) -> None:
 
 
 def _click_text(driver, text: str) -> None:
-    wait_for(
-        f"a clickable {text!r}",
-        lambda: [b for b in driver.find_elements(By.XPATH, f"//button[.//*[normalize-space()='{text}'] or normalize-space()='{text}']") if b.is_enabled()],
-        timeout=60,
-    )[0].click()
+    """Click the enabled button labelled `text`, retrying while React re-renders it."""
+
+    def clicked() -> bool:
+        try:
+            buttons = driver.find_elements(By.XPATH, f"//button[.//*[normalize-space()='{text}'] or normalize-space()='{text}']")
+            enabled = [button for button in buttons if button.is_enabled()]
+            if enabled:
+                enabled[0].click()
+                return True
+        except StaleElementReferenceException:
+            pass
+        return False
+
+    wait_for(f"a clickable {text!r}", clicked, timeout=60, every=1)
 
 
 def test_ui_materializes_automates_a_dropped_checkpoint_and_shows_forecast_lineage(dagster_dev, browser):
