@@ -181,9 +181,11 @@ def test_ui_materializes_automates_a_dropped_checkpoint_and_shows_forecast_linea
         "automation to train, score and fit the dropped checkpoint",
         lambda: _latest_materialization(instance, "smi_fit", "dropped-model"), timeout=420, every=5,
     )  # fmt: skip
+    # The forecast depends on the scores, not the fits: it refreshes once the scores are in.
+    rescored = _latest_materialization(instance, "cbqa_scores", "dropped-model")
     refreshed = wait_for(
         "a refreshed cbqa_forecast",
-        lambda: (record := _latest_materialization(instance, "cbqa_forecast")) and record.storage_id > max(forecast_before, scored.storage_id) and record,
+        lambda: (record := _latest_materialization(instance, "cbqa_forecast")) and record.storage_id > max(forecast_before, rescored.storage_id) and record,
         timeout=300, every=5,
     )  # fmt: skip
     lineage = refreshed.asset_materialization.metadata["lineage"].value
