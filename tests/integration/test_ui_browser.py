@@ -177,7 +177,7 @@ def test_ui_materializes_automates_a_dropped_checkpoint_and_shows_forecast_linea
 
     forecast_before = _latest_materialization(instance, "cbqa_forecast").storage_id
     _drop_checkpoint(data / "incoming_checkpoints" / "dropped-model")
-    scored = wait_for(
+    wait_for(
         "automation to train, score and fit the dropped checkpoint",
         lambda: _latest_materialization(instance, "smi_fit", "dropped-model"), timeout=420, every=5,
     )  # fmt: skip
