@@ -48,17 +48,29 @@ class AutomationSettings:
 SETTINGS = AutomationSettings.from_environment()
 
 
+# Dagster's `eager()` and `on_missing()` ignore partitions that are already missing when a
+# condition is first evaluated (so that adding a condition never starts a backfill). Here a
+# fresh instance must build everything, and the daemon's inputs sensor may register shards and
+# checkpoints before the automation sensor's first tick, so "handled" is only a request or a
+# materialization, never the first evaluation.
+_HANDLED = (AutomationCondition.newly_requested() | AutomationCondition.newly_updated()).with_label("requested or updated")
+_MISSING = AutomationCondition.missing().newly_true().since(_HANDLED).with_label("missing since last requested")
+_READY = ~AutomationCondition.in_progress() & ~AutomationCondition.any_deps_missing() & ~AutomationCondition.any_deps_in_progress()
+
+
 def derived() -> dg.AutomationCondition:
-    """Rematerialize when a dependency updated or the partition is new; not while anything
-    involved is in flight, not while a dependency is missing."""
-    return AutomationCondition.eager()
+    """Materialize when a dependency updated or the partition is missing (once per request, so a
+    failed run is not retried on every tick); not while anything involved is in flight, not
+    while a dependency is missing."""
+    changed = (AutomationCondition.any_deps_updated().since(_HANDLED) | _MISSING).with_label("dependency updated or missing")
+    return (changed & _READY).with_label("on change or when missing")
 
 
 def trained_when_new(settings: AutomationSettings = SETTINGS) -> dg.AutomationCondition:
     """A new checkpoint partition trains on its own; an existing one retrains only on opt-in."""
     if settings.retrain_on_corpus_change:
         return derived()
-    return (AutomationCondition.on_missing() & ~AutomationCondition.in_progress()).with_label("train new checkpoints")
+    return (_MISSING & _READY).with_label("train new checkpoints")
 
 
 def rescored(settings: AutomationSettings = SETTINGS) -> dg.AutomationCondition:

@@ -330,3 +330,17 @@ def test_skipped_bad_records_are_logged_and_reported(tmp_path):
         log = [record.event_log_entry.user_message for record in instance.get_records_for_run(result.run_id).records]
         assert any("skipped 1 bad records in" in message for message in log), "the run log says so"
         assert skipped_records(instance) == {"corpus_documents[part-1]": 1}
+
+
+def test_a_fresh_instance_builds_the_whole_graph_even_when_inputs_were_registered_first(tmp_path):
+    """The daemon's inputs sensor may register shards and checkpoints, and observe the input
+    files, before the automation sensor's first evaluation; that evaluation must still build
+    everything, training every checkpoint included."""
+    resources = tiny_resources(tmp_path)
+    with dg.instance_for_test() as instance:
+        observe_and_register(instance, resources["inputs"], resources["storage"], resources["modeling"], None, register=True)
+        graph = Graph(build_definitions(resources), instance, datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc))
+        built = graph.settle()
+        checkpoints = set(instance.get_dynamic_partitions(checkpoint_partitions.name))
+        assert {partition for name, partition in built if name == "checkpoints"} == checkpoints
+        assert {name for name, _ in built} == {key.to_user_string() for key in graph.graph.materializable_asset_keys}
