@@ -37,6 +37,7 @@ from smi_assets.storage import file_sha256
 CORPUS_FILE = dg.AssetKey("corpus_file")
 TRIPLES_FILE = dg.AssetKey("triples_file")
 TEMPLATES_FILE = dg.AssetKey("templates_file")
+REFERENCE_TABLES = dg.AssetKey("reference_tables")
 
 
 def observable_input(**kwargs) -> Callable:
@@ -91,7 +92,14 @@ class InputVersion:
 
 
 def input_versions(inputs: InputsResource, cache: HashCache) -> list[InputVersion]:
-    """The current data version of every input the settings point at."""
+    """The current data version of every input the settings point at (an absent reference
+    folder has none: it stays unobserved, so what reads it is never automated)."""
+    reference = Path(inputs.reference_dir)
+    versions = [InputVersion(REFERENCE_TABLES, None, cache.digest(reference), str(reference))] if reference.is_dir() else []
+    return versions + _corpus_versions(inputs, cache)
+
+
+def _corpus_versions(inputs: InputsResource, cache: HashCache) -> list[InputVersion]:
     if inputs.corpus_source == "synthetic":
         world = world_config(inputs)
         versions = [

@@ -34,10 +34,10 @@ from smi_assets.checkpoints import store
 from smi_assets.definitions import build_definitions
 from smi_assets.instance import instance_kind, prepare_dagster_home
 from smi_assets.maintenance import fail_orphaned_runs, run_owner_tags, stale_partitions
-from smi_assets.observe import observe_and_register
+from smi_assets.observe import REFERENCE_TABLES, observe_and_register
 from smi_assets.partitions import corpus_shards
 from smi_assets.progress import TerminalProgress, parse_notice, parse_progress
-from smi_assets.resources import READS_REFERENCE_TAGS, REPO_ROOT, ModelingResource, StorageResource, resources_from_environment
+from smi_assets.resources import REPO_ROOT, ModelingResource, StorageResource, resources_from_environment
 from smi_assets.smi.forecast_store import backtest_results
 
 # The terminal shows progress, warnings and step results from the event log; Dagster's own
@@ -212,8 +212,7 @@ def run_default(
     asset_graph = definitions.resolve_asset_graph()
     keys = (selection or dg.AssetSelection.all()).resolve(asset_graph) & asset_graph.materializable_asset_keys
     if not Path(inputs.reference_dir).is_dir():
-        reads_reference = {key for key in keys if READS_REFERENCE_TAGS.items() <= asset_graph.get(key).tags.items()}
-        skipped = dg.AssetSelection.assets(*reads_reference).downstream().resolve(asset_graph) & keys
+        skipped = dg.AssetSelection.assets(REFERENCE_TABLES).downstream().resolve(asset_graph) & keys
         if skipped:
             say(f"skipping {len(skipped)} assets that need the reference tables: {inputs.reference_dir} is absent (`smi fetch-reference`)")
             keys -= skipped

@@ -36,11 +36,10 @@ from training.evaluation import DecodingConfig
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
 ENV_PREFIX = "SMI_"
+
+
 # Tags of the assets that read the public reference tables: `smi run-default` skips them when
 # the folder is absent.
-READS_REFERENCE_TAGS = {"smi/reads_reference": "true"}
-
-
 class StorageResource(dg.ConfigurableResource):
     """The data directory: Parquet snapshots, per-shard counts, checkpoints, plots and the DuckDB file."""
 

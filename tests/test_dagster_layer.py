@@ -20,7 +20,7 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from smi_assets.definitions import build_definitions
 from smi_assets.defs.automation.sensors import inputs_sensor
 from smi_assets.errors import InputError
-from smi_assets.observe import CORPUS_FILE, TEMPLATES_FILE, observe_and_register
+from smi_assets.observe import CORPUS_FILE, REFERENCE_TABLES, TEMPLATES_FILE, observe_and_register
 from smi_assets.partitions import checkpoint_partitions, corpus_shards, validate_partition_key
 from smi_assets.resources import (
     RESOURCE_CLASSES,
@@ -44,7 +44,15 @@ def tiny_resources(tmp_path: Path, **inputs_overrides) -> dict:
     return resources_from_environment(
         {},
         storage=StorageResource(data_dir=str(tmp_path / "data")),
-        inputs=InputsResource(**{"world_people": 24, "world_shards": 2, "max_templates_per_relation": 2, **inputs_overrides}),
+        inputs=InputsResource(
+            **{
+                "world_people": 24,
+                "world_shards": 2,
+                "max_templates_per_relation": 2,
+                "reference_dir": str(tmp_path / "no-reference"),
+                **inputs_overrides,
+            }
+        ),  # fmt: skip
         modeling=ModelingResource(ladder_file=str(ladder_file), planned_params=[50_000]),
     )
 
@@ -118,9 +126,11 @@ def test_inputs_sensor_registers_partitions_and_observes_only_changed_files(tmp_
     triples.write_text(json.dumps([{"idx": 1, "subj": "Ada Lovelace", "rel": "born", "obj": "London"}]))
     templates = tmp_path / "templates.json"
     templates.write_text(json.dumps({"born": ["[S] was born in"]}))
+    reference = tmp_path / "reference"
     resources = tiny_resources(
-        tmp_path, corpus_source="files", corpus_glob=str(corpus_dir / "*.jsonl"), triples_path=str(triples), templates_path=str(templates)
-    )
+        tmp_path, corpus_source="files", corpus_glob=str(corpus_dir / "*.jsonl"), triples_path=str(triples), templates_path=str(templates),
+        reference_dir=str(reference),
+    )  # fmt: skip
     with dg.instance_for_test() as instance:
         first = _sensor_tick(instance, resources)
         added = {request.partitions_def_name: list(request.partition_keys) for request in first.dynamic_partitions_requests}
@@ -128,6 +138,7 @@ def test_inputs_sensor_registers_partitions_and_observes_only_changed_files(tmp_
         observed = {(event.asset_key.to_user_string(), event.partition) for event in first.asset_events}
         assert observed == {("triples_file", None), ("templates_file", None), ("corpus_file", "part-1")}
         assert not first.run_requests, "the inputs sensor starts no runs: declarative automation does"
+        assert "reference_tables" not in {event.asset_key.to_user_string() for event in first.asset_events}, "absent: not observed"
         for event in first.asset_events:
             instance.report_runless_asset_event(event)
         for request in first.dynamic_partitions_requests:
@@ -138,9 +149,11 @@ def test_inputs_sensor_registers_partitions_and_observes_only_changed_files(tmp_
 
         templates.write_text(json.dumps({"born": ["[S] was born in", "[S] is a native of"]}))
         (corpus_dir / "part-2.jsonl").write_text('{"text": "Ada Lovelace lived in London."}\n')
+        (reference / "smi").mkdir(parents=True)  # `smi fetch-reference` ran
+        (reference / "smi" / "table.csv").write_text("model,score\n")
         changed = _sensor_tick(instance, resources, unchanged.cursor)
         assert {(event.asset_key.to_user_string(), event.partition) for event in changed.asset_events} == {
-            ("templates_file", None), ("corpus_file", "part-2"),
+            ("templates_file", None), ("corpus_file", "part-2"), ("reference_tables", None),
         }  # fmt: skip
         for event in changed.asset_events:
             instance.report_runless_asset_event(event)
@@ -343,4 +356,9 @@ def test_a_fresh_instance_builds_the_whole_graph_even_when_inputs_were_registere
         built = graph.settle()
         checkpoints = set(instance.get_dynamic_partitions(checkpoint_partitions.name))
         assert {partition for name, partition in built if name == "checkpoints"} == checkpoints
-        assert {name for name, _ in built} == {key.to_user_string() for key in graph.graph.materializable_asset_keys}
+        reads_reference = dg.AssetSelection.assets(REFERENCE_TABLES).downstream().resolve(graph.graph)
+        assert {name for name, _ in built} == {key.to_user_string() for key in graph.graph.materializable_asset_keys - reads_reference}
+        assert reads_reference, "what reads the absent reference tables waits for them; it is not requested to fail"
+
+        graph.observe(REFERENCE_TABLES, "fetched")  # `smi fetch-reference` ran; the inputs sensor saw it
+        assert {name for name, _ in graph.settle()} == {key.to_user_string() for key in reads_reference - {REFERENCE_TABLES}}

@@ -12,6 +12,7 @@ Screenshots go to the folder printed at the start (`SMI_SCREENSHOT_DIR`, default
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -50,14 +51,24 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(what: str, predicate: Callable[[], object], timeout: float, every: float = 2.0):
+def wait_for(what: str, predicate: Callable[[], object], timeout: float, every: float = 2.0, explain: Callable[[], str] = str):
+    """`predicate()` once it is truthy; on timeout an error saying what was awaited, and `explain()`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{explain()}")
+
+
+def _runs_so_far(instance: dg.DagsterInstance) -> str:
+    """The instance's runs, oldest first, with their assets and partition: why a wait timed out."""
+    lines = []
+    for run in reversed(instance.get_runs(limit=200)):
+        assets = ", ".join(sorted(key.to_user_string() for key in run.asset_selection or []))
+        lines.append(f"  {run.status.value:<9} {run.tags.get('dagster/partition', '-'):<14} {assets}")
+    return "runs so far:\n" + "\n".join(lines)
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +169,9 @@ def _click_text(driver, text: str) -> None:
 
 def test_ui_materializes_automates_a_dropped_checkpoint_and_shows_forecast_lineage(dagster_dev, browser):
     url, instance, data = dagster_dev["url"], dagster_dev["instance"], dagster_dev["data"]
+    runs = functools.partial(_runs_so_far, instance)
     # The daemon's automation builds the whole graph on its own, up to the forecast.
-    wait_for("automation to materialize cbqa_forecast", lambda: _latest_materialization(instance, "cbqa_forecast"), timeout=600, every=5)
+    wait_for("automation to materialize cbqa_forecast", lambda: _latest_materialization(instance, "cbqa_forecast"), timeout=600, every=5, explain=runs)
 
     # The asset graph around cbqa_questions (the global one starts with its groups collapsed).
     browser.get(f"{url}/assets/cbqa_questions?view=lineage")
@@ -170,30 +182,32 @@ def test_ui_materializes_automates_a_dropped_checkpoint_and_shows_forecast_linea
     before = _latest_materialization(instance, "knowledge_triples").storage_id
     browser.get(f"{url}/assets/knowledge_triples")
     _click_text(browser, "Materialize")
-    wait_for("a new knowledge_triples materialization", lambda: _latest_materialization(instance, "knowledge_triples").storage_id > before, timeout=240)
+    wait_for(
+        "a new knowledge_triples materialization", lambda: _latest_materialization(instance, "knowledge_triples").storage_id > before, timeout=240, explain=runs
+    )
     run = instance.get_run_by_id(_latest_materialization(instance, "knowledge_triples").run_id)
-    wait_for("the run's success", lambda: instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.SUCCESS, timeout=120)
+    wait_for("the run's success", lambda: instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.SUCCESS, timeout=120, explain=runs)
     browser.save_screenshot(str(browser.shots / "02_materialized.png"))
 
     forecast_before = _latest_materialization(instance, "cbqa_forecast").storage_id
     _drop_checkpoint(data / "incoming_checkpoints" / "dropped-model")
     wait_for(
         "automation to train, score and fit the dropped checkpoint",
-        lambda: _latest_materialization(instance, "smi_fit", "dropped-model"), timeout=420, every=5,
+        lambda: _latest_materialization(instance, "smi_fit", "dropped-model"), timeout=420, every=5, explain=runs,
     )  # fmt: skip
     # The forecast depends on the scores, not the fits: it refreshes once the scores are in.
     rescored = _latest_materialization(instance, "cbqa_scores", "dropped-model")
     refreshed = wait_for(
         "a refreshed cbqa_forecast",
         lambda: (record := _latest_materialization(instance, "cbqa_forecast")) and record.storage_id > max(forecast_before, rescored.storage_id) and record,
-        timeout=300, every=5,
+        timeout=300, every=5, explain=runs,
     )  # fmt: skip
     lineage = refreshed.asset_materialization.metadata["lineage"].value
     assert set(lineage["checkpoints"]) == set(TINY_LADDER), "the forecast's proxies are the ladder's checkpoints"
     judged = wait_for(
         "forecast_backtest to judge the kept forecast against the larger dropped checkpoint",
         lambda: (record := _latest_materialization(instance, "forecast_backtest")) and "dropped-model" in record.asset_materialization.metadata["results"].value,
-        timeout=300, every=5,
+        timeout=300, every=5, explain=runs,
     )  # fmt: skip
     assert judged
 

@@ -25,7 +25,8 @@ from smi_assets.crossmodel.obs_scaling import (
     obs_scaling_data,
 )
 from smi_assets.metadata import plot_metadata, table_preview
-from smi_assets.resources import READS_REFERENCE_TAGS, InputsResource, StorageResource
+from smi_assets.observe import REFERENCE_TABLES
+from smi_assets.resources import InputsResource, StorageResource
 from smi_assets.sql import load_sql, sql_statements, transaction
 from smi_assets.storage import frame_fingerprint
 
@@ -91,7 +92,7 @@ class SourceFileConfig(dg.Config):
     code_version="1",
     kinds={"duckdb"},
     automation_condition=derived(),
-    tags=READS_REFERENCE_TAGS,
+    deps=[REFERENCE_TABLES],
     description="ObsScaling-format scores (148 base models x 8 benchmarks by default) in the benchmark table.",
 )
 def benchmark_table_obsscaling(config: SourceFileConfig, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
@@ -104,7 +105,7 @@ def benchmark_table_obsscaling(config: SourceFileConfig, inputs: InputsResource,
     code_version="1",
     kinds={"duckdb"},
     automation_condition=derived(),
-    tags=READS_REFERENCE_TAGS,
+    deps=[REFERENCE_TABLES],
     description="CPP-format model x task scores with model and task factors in the benchmark table.",
 )
 def benchmark_table_cpp(config: SourceFileConfig, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
@@ -118,7 +119,7 @@ def benchmark_table_cpp(config: SourceFileConfig, inputs: InputsResource, storag
     code_version="1",
     kinds={"duckdb"},
     automation_condition=derived(),
-    tags=READS_REFERENCE_TAGS,
+    deps=[REFERENCE_TABLES],
     description="not_just_scaling base models with architecture, data mix and task scores in the benchmark table.",
 )
 def benchmark_table_not_just_scaling(config: SourceFileConfig, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:

@@ -23,8 +23,9 @@ from smi_assets.defs.corpus.assets import corpus_documents
 from smi_assets.defs.frequency.assets import knowledge_frequency
 from smi_assets.defs.knowledge.assets import knowledge_triples
 from smi_assets.metadata import offending_rows_check, plot_metadata, table_preview
+from smi_assets.observe import REFERENCE_TABLES
 from smi_assets.partitions import checkpoint_partitions, corpus_shards
-from smi_assets.resources import READS_REFERENCE_TAGS, InputsResource, ModelingResource, StorageResource
+from smi_assets.resources import InputsResource, ModelingResource, StorageResource
 from smi_assets.smi.fit import fit_methods, fit_table
 from smi_assets.smi.forecast import SizeConditionedForecaster, leave_one_size_out
 from smi_assets.smi.forecast_runs import backtest_forecast, forecast_per_question
@@ -291,7 +292,7 @@ def cbqa_forecast_in_range(storage: StorageResource) -> dg.AssetCheckResult:
     group_name="smi",
     code_version="1",
     kinds={"duckdb"},
-    tags=READS_REFERENCE_TAGS,
+    deps=[REFERENCE_TABLES],
     automation_condition=derived(),
     description="The SMI paper's fits recomputed from the reference tables (`SMI_REFERENCE_DIR`/smi), with and without prompt-echo triples: DuckDB table `reference_smi_fits`.",
 )
