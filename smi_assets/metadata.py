@@ -60,24 +60,12 @@ INLINE_MARKDOWN_LIMIT = 1000
 
 
 def sparkline(figure: plt.Figure, width: int = 240, height: int = 60) -> str | None:
-    """A tiny SVG of the first series on the figure's first axes (a line, bars or points), as
-    inline markdown under `INLINE_MARKDOWN_LIMIT` characters; None when there is nothing to draw."""
-    if not figure.axes:
-        return None
-    axis = figure.axes[0]
-    # A two-point line over a scatter is a reference diagonal, not the series.
-    lines = [line for line in axis.lines if len(line.get_xydata()) > 2] or ([] if axis.collections else list(axis.lines))
-    if lines:
-        points = np.asarray(lines[0].get_xydata(), dtype=float)
-    elif axis.patches:
-        points = np.array([(patch.get_x(), patch.get_height()) for patch in axis.patches if hasattr(patch, "get_height")], dtype=float)
-    elif axis.collections:
-        points = np.asarray(axis.collections[0].get_offsets(), dtype=float)
-        points = points[np.argsort(points[:, 0])] if points.ndim == 2 else points
-    else:
-        return None
-    points = points[np.isfinite(points).all(axis=1)] if points.size else points
-    if len(points) < 2:
+    """A tiny SVG of the first series with two finite points or more (a line, bars or points, on
+    the figure's axes in order), as inline markdown under `INLINE_MARKDOWN_LIMIT` characters;
+    None when there is nothing to draw."""
+    drawable = ((axis, points) for axis in figure.axes if len(points := _first_series(axis)) >= 2)
+    axis, points = next(drawable, (None, None))
+    if axis is None:
         return None
     title = axis.get_title() or axis.get_ylabel()
     for n_points in (60, 40, 25, 15):
@@ -95,6 +83,22 @@ def sparkline(figure: plt.Figure, width: int = 240, height: int = 60) -> str | N
         if len(markdown) < INLINE_MARKDOWN_LIMIT:
             return markdown
     return None
+
+
+def _first_series(axis: plt.Axes) -> np.ndarray:
+    """The finite (x, y) points of the axis' first series."""
+    # A two-point line over a scatter is a reference diagonal, not the series.
+    lines = [line for line in axis.lines if len(line.get_xydata()) > 2] or ([] if axis.collections else list(axis.lines))
+    if lines:
+        points = np.asarray(lines[0].get_xydata(), dtype=float)
+    elif axis.patches:
+        points = np.array([(patch.get_x(), patch.get_height()) for patch in axis.patches if hasattr(patch, "get_height")], dtype=float)
+    elif axis.collections:
+        points = np.asarray(axis.collections[0].get_offsets(), dtype=float)
+        points = points[np.argsort(points[:, 0])] if points.ndim == 2 else points
+    else:
+        return np.empty((0, 2))
+    return points[np.isfinite(points).all(axis=1)] if points.size else np.empty((0, 2))
 
 
 def _svg_text(text: str) -> str:

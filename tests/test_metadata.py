@@ -44,3 +44,16 @@ def test_bars_and_points_get_sparklines_and_an_empty_figure_none():
     xs = [int(point.split(",")[0]) for point in re.search(r'points="([^"]+)"', _svg(sparkline(figure))).group(1).split()]
     assert xs == sorted(xs)
     assert sparkline(plt.figure()) is None
+
+
+def test_a_series_without_finite_points_gives_way_to_the_next_axis():
+    """Tiny models fit R² = NaN everywhere; the page still shows the next panel (accuracy)."""
+    figure, (r2_axis, accuracy_axis) = plt.subplots(1, 2)
+    r2_axis.plot([1e4, 3e4, 1e5], [np.nan, np.nan, np.nan], "o-")
+    r2_axis.set_ylabel("R² over groups")
+    accuracy_axis.plot([1e4, 3e4, 1e5], [0.0, 0.1, 0.3], "o-")
+    accuracy_axis.set_ylabel("mean accuracy")
+    assert "mean accuracy" in _svg(sparkline(figure))
+    figure, axis = plt.subplots()
+    axis.plot([1, 2, 3], [np.nan, 1.0, np.nan])
+    assert sparkline(figure) is None, "one finite point is not a curve"

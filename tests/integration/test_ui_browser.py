@@ -133,6 +133,7 @@ def browser():
     driver.implicitly_wait(10)
     driver.shots = shots
     yield driver
+    driver.save_screenshot(str(shots / "99_last_page.png"))  # where a failing test stopped
     driver.quit()
 
 
