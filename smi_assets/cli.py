@@ -15,6 +15,7 @@ from smi_assets.errors import InputError
 
 # Modules that contribute subcommands, in the order they appear in `smi --help`.
 COMMAND_MODULES = (
+    "smi_assets.knowledge.commands",
     "smi_assets.frequency.commands",
     "smi_assets.smi.commands",
     "smi_assets.crossmodel.commands",

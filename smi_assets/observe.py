@@ -102,22 +102,26 @@ def input_versions(inputs: InputsResource, cache: HashCache) -> list[InputVersio
 def _corpus_versions(inputs: InputsResource, cache: HashCache) -> list[InputVersion]:
     if inputs.corpus_source == "synthetic":
         world = world_config(inputs)
-        versions = [
-            InputVersion(TRIPLES_FILE, None, _settings_version("world-triples", world), "synthetic world"),
-            InputVersion(TEMPLATES_FILE, None, _settings_version("world-templates", world), "synthetic world"),
-        ]
+        versions = [InputVersion(TRIPLES_FILE, None, _settings_version("world-triples", world), "synthetic world")]
+        if inputs.templates_path:  # the world's facts, asked with the user's templates
+            versions += _file_versions(inputs, cache, [(TEMPLATES_FILE, "templates_path")])
+        else:
+            versions.append(InputVersion(TEMPLATES_FILE, None, _settings_version("world-templates", world), "synthetic world"))
         return versions + [
             InputVersion(CORPUS_FILE, shard, _settings_version("world-shard", world, shard), f"synthetic world {shard}") for shard in expected_shards(inputs)
         ]
-    versions = []
-    for key, name in ((TRIPLES_FILE, "triples_path"), (TEMPLATES_FILE, "templates_path")):
-        path = inputs.required_path(name)
-        if path.exists():
-            versions.append(InputVersion(key, None, cache.digest(path), str(path)))
+    versions = _file_versions(inputs, cache, [(TRIPLES_FILE, "triples_path"), (TEMPLATES_FILE, "templates_path")])
     for shard, origin in expected_shards(inputs).items():
         if Path(origin).exists():
             versions.append(InputVersion(CORPUS_FILE, shard, cache.digest(Path(origin)), origin))
     return versions
+
+
+def _file_versions(inputs: InputsResource, cache: HashCache, settings: list[tuple[dg.AssetKey, str]]) -> list[InputVersion]:
+    """Content hashes of the files that `settings` (asset key, InputsResource field) name; a
+    file that does not exist yet is not observed."""
+    paths = [(key, inputs.required_path(name)) for key, name in settings]
+    return [InputVersion(key, None, cache.digest(path), str(path)) for key, path in paths if path.exists()]
 
 
 def current_versions(inputs: InputsResource, key: dg.AssetKey) -> dict[str | None, str]:

@@ -155,7 +155,9 @@ class InputsResource(dg.ConfigurableResource):
     skip_bad_records: bool = Field(default=False, description="Skip malformed records and report how many, instead of failing on the first.")
     triples_path: str = Field(default="", description="Triples file (ParaRel JSON or PopQA TSV); required unless corpus_source=synthetic.")
     triples_format: Literal["auto", "pararel", "popqa"] = Field(default="auto", description="Format of triples_path; auto looks at the suffix.")
-    templates_path: str = Field(default="", description="Cloze templates JSON (relation -> templates with [S]); required unless synthetic.")
+    templates_path: str = Field(
+        default="", description="Cloze templates JSON (relation -> templates with [S]); required unless synthetic, where it replaces the world's."
+    )
     max_templates_per_relation: int = Field(default=4, description="At most this many templates per relation become questions.")
     world_seed: int = Field(default=0, description="Seed of the synthetic world.")
     world_people: int = Field(default=500, description="People in the synthetic world (3 facts each).")

@@ -362,3 +362,22 @@ def test_a_fresh_instance_builds_the_whole_graph_even_when_inputs_were_registere
 
         graph.observe(REFERENCE_TABLES, "fetched")  # `smi fetch-reference` ran; the inputs sensor saw it
         assert {name for name, _ in graph.settle()} == {key.to_user_string() for key in reads_reference - {REFERENCE_TABLES}}
+
+
+def test_the_synthetic_world_can_be_asked_with_an_edited_templates_file(tmp_path):
+    """`smi export-templates` writes the world's templates; with SMI_TEMPLATES_PATH set, the
+    templates file is observed by its content and an edit changes nothing but it."""
+    from smi_assets.cli import main
+    from smi_assets.knowledge.loaders import load_templates
+    from smi_assets.observe import HashCache, input_versions
+
+    templates = tmp_path / "templates.json"
+    assert main(["export-templates", str(templates)]) == 0
+    inputs = tiny_resources(tmp_path, templates_path=str(templates))["inputs"]
+    before = {(item.key, item.partition): item.version for item in input_versions(inputs, HashCache())}
+    edited = load_templates(templates)
+    edited["born"] = ["[S] hails from"]
+    templates.write_text(json.dumps(edited))
+    after = {(item.key, item.partition): item.version for item in input_versions(inputs, HashCache())}
+    assert {key for key in before if before[key] != after[key]} == {(TEMPLATES_FILE, None)}
+    assert before.keys() == after.keys() and (CORPUS_FILE, "shard-000") in after, "the corpus still comes from the world"

@@ -69,7 +69,7 @@ def knowledge_triples(context: dg.AssetExecutionContext, inputs: InputsResource,
 )
 def cbqa_questions(inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
     triples = pl.read_parquet(storage.knowledge_path("triples.parquet"))
-    if inputs.corpus_source == "synthetic":
+    if inputs.corpus_source == "synthetic" and not inputs.templates_path:
         templates = world.build_world(world_config(inputs)).templates
     else:
         templates = loaders.load_templates(inputs.required_path("templates_path"))
