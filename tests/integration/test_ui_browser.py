@@ -151,6 +151,19 @@ def _dismiss_welcome(driver) -> None:
         button.click()
 
 
+def _find_on_page(driver, page: str, xpath: str, what: str, timeout: float = 120):
+    """Elements matching `xpath` on `page`, reloading it every 10 s: a page opened just as a
+    materialization lands can keep showing the state before it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        driver.get(page)
+        try:
+            return wait_for(what, lambda: driver.find_elements(By.XPATH, xpath), timeout=min(10, max(1, deadline - time.monotonic())))
+        except AssertionError:
+            if time.monotonic() >= deadline:
+                raise
+
+
 def _click_text(driver, text: str) -> None:
     """Click the enabled button labelled `text`, retrying while React re-renders it."""
 
@@ -212,13 +225,11 @@ def test_ui_materializes_automates_a_dropped_checkpoint_and_shows_forecast_linea
     )  # fmt: skip
     assert judged
 
-    browser.get(f"{url}/assets/smi_fit_across_checkpoints")
-    preview = wait_for("the inline plot", lambda: browser.find_elements(By.XPATH, "//tr[td[normalize-space()='plot_preview']]//img"), timeout=60)
+    preview = _find_on_page(browser, f"{url}/assets/smi_fit_across_checkpoints", "//tr[td[normalize-space()='plot_preview']]//img", "the inline plot")
     assert preview[0].size["width"] > 100, "the plot renders on the asset page, not only behind a dialog"
     browser.save_screenshot(str(browser.shots / "03_inline_plot.png"))
 
-    browser.get(f"{url}/assets/cbqa_forecast")
-    row = wait_for("the lineage row of the asset's metadata", lambda: browser.find_elements(By.XPATH, "//tr[td[normalize-space()='lineage']]"), timeout=60)[0]
+    row = _find_on_page(browser, f"{url}/assets/cbqa_forecast", "//tr[td[normalize-space()='lineage']]", "the lineage row of the asset's metadata")[0]
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)
     browser.save_screenshot(str(browser.shots / "04_forecast_lineage.png"))
     shown = row.text
