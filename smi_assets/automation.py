@@ -70,7 +70,10 @@ def trained_when_new(settings: AutomationSettings = SETTINGS) -> dg.AutomationCo
     """A new checkpoint partition trains on its own; an existing one retrains only on opt-in."""
     if settings.retrain_on_corpus_change:
         return derived()
-    return (_MISSING & _READY).with_label("train new checkpoints")
+    # A missing checkpoint also trains again when its corpus updates: a try that failed before
+    # the corpus was there (the daemon's first ticks race the inputs sensor) is not the end.
+    missing_or_corpus_updated = (AutomationCondition.missing().newly_true() | AutomationCondition.any_deps_updated()).since(_HANDLED)
+    return (AutomationCondition.missing() & missing_or_corpus_updated & _READY).with_label("train new checkpoints")
 
 
 def rescored(settings: AutomationSettings = SETTINGS) -> dg.AutomationCondition:

@@ -381,3 +381,20 @@ def test_the_synthetic_world_can_be_asked_with_an_edited_templates_file(tmp_path
     after = {(item.key, item.partition): item.version for item in input_versions(inputs, HashCache())}
     assert {key for key in before if before[key] != after[key]} == {(TEMPLATES_FILE, None)}
     assert before.keys() == after.keys() and (CORPUS_FILE, "shard-000") in after, "the corpus still comes from the world"
+
+
+def test_a_checkpoint_whose_first_training_failed_trains_once_its_corpus_arrives(tmp_path):
+    """The daemon's first automation tick can see the ladder's checkpoints before the inputs
+    sensor registered any shard: that training fails (no corpus). It must not be the end."""
+    resources = tiny_resources(tmp_path)
+    with dg.instance_for_test() as instance:
+        graph = Graph(build_definitions(resources), instance, datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc))
+        instance.add_dynamic_partitions(checkpoint_partitions.name, list(TINY_LADDER))
+        assert graph.tick() == {("checkpoints", name) for name in TINY_LADDER}  # both runs fail: nothing materialized
+        assert graph.tick() == set(), "a failed training is not retried on every tick"
+        observe_and_register(instance, resources["inputs"], resources["storage"], resources["modeling"], None, register=True)
+        built = graph.settle()
+        assert {partition for name, partition in built if name == "checkpoints"} == set(TINY_LADDER)
+        assert ("cbqa_forecast", None) in built
+        graph.observe(CORPUS_FILE, "edited", partition="shard-000")
+        assert not {name for name, _ in graph.settle()} & {"checkpoints"}, "a trained checkpoint is only marked stale"
