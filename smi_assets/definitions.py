@@ -8,6 +8,7 @@ graph at a temporary data directory.
 
 from __future__ import annotations
 
+import functools
 import pkgutil
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from smi_assets import defs as defs_folder
 from smi_assets.engine import executor_from_environment
 from smi_assets.resources import resources_from_environment
 
-# Every module of the defs folder: the executor's fork server imports them once.
-DEFS_MODULES = [module.name for module in pkgutil.walk_packages(defs_folder.__path__, f"{defs_folder.__name__}.")]
+# What the executor's fork server imports once, so each forked step process starts with it:
+# every module of the defs folder, and `smi_assets.step_preload`, which builds the definitions
+# (a second or so per step process otherwise).
+DEFS_MODULES = [module.name for module in pkgutil.walk_packages(defs_folder.__path__, f"{defs_folder.__name__}.")] + ["smi_assets.step_preload"]
 
 
 def build_definitions(resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:
@@ -37,4 +40,11 @@ def build_definitions(resources: dict[str, dg.ConfigurableResource] | None = Non
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    return definitions_from_environment()
+
+
+@functools.cache
+def definitions_from_environment() -> dg.Definitions:
+    """The code location's definitions, built once per process: the environment they read does
+    not change within one, and every step process of a run loads them again."""
     return build_definitions()

@@ -484,3 +484,17 @@ def test_planned_configs_are_larger_than_the_ladder_and_not_trained_by_default()
     assert not set(PLANNED_CONFIGS) & set(DEFAULT_LADDER)
     largest = max(non_embedding(config) for config in DEFAULT_LADDER.values())
     assert min(non_embedding(config) for config in PLANNED_CONFIGS.values()) > largest
+
+
+def test_step_progress_through_pipes_is_throttled_but_the_last_step_and_other_events_pass():
+    from smi_assets.checkpoints.train_process import throttled
+
+    now = [0.0]
+    sent = []
+    report = throttled(sent.append, interval_s=2.0, clock=lambda: now[0])
+    for step in range(1, 11):
+        now[0] = step * 0.5  # a step every half second
+        report({"event": "step", "step": step, "max_steps": 10})
+        if step == 5:
+            report({"event": "checkpoint", "step": step})
+    assert [(item["event"], item["step"]) for item in sent] == [("step", 1), ("step", 5), ("checkpoint", 5), ("step", 9), ("step", 10)]

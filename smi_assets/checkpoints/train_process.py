@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +41,27 @@ def environment() -> dict[str, str]:
     """Extra environment for the pipes subprocess: this (the launching) process's pid, so the
     trainer notices a launcher that died even before the trainer started."""
     return {PARENT_PID_ENV: str(os.getpid())}
+
+
+# Every log line through pipes becomes an event the instance stores and the UI and `smi
+# run-default` read back; a step line per `log_every` steps would be hundreds per training.
+STEP_REPORT_INTERVAL_S = 2.0
+
+
+def throttled(report: Progress, interval_s: float = STEP_REPORT_INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> Progress:
+    """`report`, passing "step" progress at most once per `interval_s` (and always the last
+    step); every other event (resumed, checkpoint, done) goes through at once."""
+    last_sent = -float("inf")
+
+    def report_throttled(progress: dict) -> None:
+        nonlocal last_sent
+        if progress.get("event") == "step" and progress["step"] < progress["max_steps"] and clock() - last_sent < interval_s:
+            return
+        if progress.get("event") == "step":
+            last_sent = clock()
+        report(progress)
+
+    return report_throttled
 
 
 def _train(extras: dict, report_progress: Progress | None) -> TrainResult:
@@ -66,7 +89,7 @@ def main() -> None:
             _train(context["extras"], None)
         return
     with open_dagster_pipes() as pipes:
-        result = _train(pipes.extras, lambda progress: pipes.log.info(json.dumps(progress)))
+        result = _train(pipes.extras, throttled(lambda progress: pipes.log.info(json.dumps(progress))))
         pipes.report_asset_materialization(
             metadata={
                 "params": result.params,
