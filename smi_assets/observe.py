@@ -1,11 +1,12 @@
 """Observing the input files: their content hash is the data version of an external asset.
 
-The corpus files (one `corpus_file` partition per shard), the triples file and the templates
-file are assets the pipeline does not make. `observe_inputs` hashes what the settings point
-at and returns an `AssetObservation` for each input whose hash differs from the latest one
-the instance recorded, so Dagster sees exactly which inputs changed, and declarative
-automation rematerializes only their dependents. The synthetic world has no files: its
-inputs are versioned by the world's settings.
+The corpus files (one `corpus_file` partition per shard), the triples file, the templates
+file and the reference tables folder are assets the pipeline does not make.
+`observe_and_register` hashes what the settings point at and records an `AssetObservation`
+for each input whose hash differs from the latest one the instance recorded, so Dagster sees
+exactly which inputs changed, and declarative automation rematerializes only their
+dependents. The synthetic world has no files: its inputs are versioned by the world's
+settings (its templates can come from a file, `SMI_TEMPLATES_PATH`).
 
 Hashing a large corpus on every sensor tick would be wasteful, so hashes are cached by
 (path, size, mtime): a file is re-read only when one of them changes.
@@ -96,10 +97,10 @@ def input_versions(inputs: InputsResource, cache: HashCache) -> list[InputVersio
     folder has none: it stays unobserved, so what reads it is never automated)."""
     reference = Path(inputs.reference_dir)
     versions = [InputVersion(REFERENCE_TABLES, None, cache.digest(reference), str(reference))] if reference.is_dir() else []
-    return versions + _corpus_versions(inputs, cache)
+    return versions + _corpus_and_knowledge_versions(inputs, cache)
 
 
-def _corpus_versions(inputs: InputsResource, cache: HashCache) -> list[InputVersion]:
+def _corpus_and_knowledge_versions(inputs: InputsResource, cache: HashCache) -> list[InputVersion]:
     if inputs.corpus_source == "synthetic":
         world = world_config(inputs)
         versions = [InputVersion(TRIPLES_FILE, None, _settings_version("world-triples", world), "synthetic world")]
