@@ -67,13 +67,13 @@ def derived() -> dg.AutomationCondition:
 
 
 def trained_when_new(settings: AutomationSettings = SETTINGS) -> dg.AutomationCondition:
-    """A new checkpoint partition trains on its own; an existing one retrains only on opt-in."""
+    """A new checkpoint partition trains on its own; an existing one retrains only on opt-in.
+
+    A missing one also trains again when its corpus updates: a try that failed before the
+    corpus was there (the daemon's first ticks race the inputs sensor) is not the end."""
     if settings.retrain_on_corpus_change:
         return derived()
-    # A missing checkpoint also trains again when its corpus updates: a try that failed before
-    # the corpus was there (the daemon's first ticks race the inputs sensor) is not the end.
-    missing_or_corpus_updated = (AutomationCondition.missing().newly_true() | AutomationCondition.any_deps_updated()).since(_HANDLED)
-    return (AutomationCondition.missing() & missing_or_corpus_updated & _READY).with_label("train new checkpoints")
+    return (AutomationCondition.missing() & derived()).with_label("train new checkpoints")
 
 
 def rescored(settings: AutomationSettings = SETTINGS) -> dg.AutomationCondition:

@@ -21,7 +21,7 @@ from smi_assets.resources import resources_from_environment
 # What the executor's fork server imports once, so each forked step process starts with it:
 # every module of the defs folder, and `smi_assets.step_preload`, which builds the definitions
 # (a second or so per step process otherwise).
-DEFS_MODULES = [module.name for module in pkgutil.walk_packages(defs_folder.__path__, f"{defs_folder.__name__}.")] + ["smi_assets.step_preload"]
+FORK_SERVER_PRELOAD = [module.name for module in pkgutil.walk_packages(defs_folder.__path__, f"{defs_folder.__name__}.")] + ["smi_assets.step_preload"]
 
 
 def build_definitions(resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:
@@ -33,7 +33,7 @@ def build_definitions(resources: dict[str, dg.ConfigurableResource] | None = Non
                 **(resources if resources is not None else resources_from_environment(as_env_vars=True)),
                 "pipes_subprocess_client": dg.PipesSubprocessClient(),
             },
-            executor=executor_from_environment(preload_modules=DEFS_MODULES),
+            executor=executor_from_environment(preload_modules=FORK_SERVER_PRELOAD),
         ),
     )
 

@@ -38,8 +38,6 @@ DEFAULT_REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
 ENV_PREFIX = "SMI_"
 
 
-# Tags of the assets that read the public reference tables: `smi run-default` skips them when
-# the folder is absent.
 class StorageResource(dg.ConfigurableResource):
     """The data directory: Parquet snapshots, per-shard counts, checkpoints, plots and the DuckDB file."""
 

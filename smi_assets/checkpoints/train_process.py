@@ -55,10 +55,11 @@ def throttled(report: Progress, interval_s: float = STEP_REPORT_INTERVAL_S, cloc
 
     def report_throttled(progress: dict) -> None:
         nonlocal last_sent
-        if progress.get("event") == "step" and progress["step"] < progress["max_steps"] and clock() - last_sent < interval_s:
-            return
         if progress.get("event") == "step":
-            last_sent = clock()
+            now = clock()
+            if progress["step"] < progress["max_steps"] and now - last_sent < interval_s:
+                return
+            last_sent = now
         report(progress)
 
     return report_throttled
