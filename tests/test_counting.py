@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
@@ -18,6 +19,7 @@ from smi_assets.frequency.counting import (
     FREQUENCY_COLUMNS,
     SHARD_COUNTS_FILE,
     CountConfig,
+    SubjectObjectPairs,
     TripleCounter,
     count_corpus,
     count_documents_file,
@@ -120,6 +122,25 @@ def test_word_mode_counts_co_occurrence_per_unit():
         (101, 5, 2, 3, 1, 1, 2, 1),
         (102, 5, 2, 2, 2, 0, 0, 3),
     ]
+
+
+@pytest.mark.parametrize("presence_cells", [1, 7, 1 << 24])
+def test_pair_cooccurrences_equal_a_brute_force_count_whatever_the_unit_ranges(presence_cells):
+    """Pairs of subjects with several objects, entities that are both subject and object, and
+    units without mentions; counted in one unit range or cut into many."""
+    rng = np.random.default_rng(3)
+    n_entities = 12
+    pairs = sorted({(int(s), int(o)) for s, o in rng.integers(0, n_entities, size=(30, 2)) if s != o})
+    subj, obj = (np.array(column) for column in zip(*pairs, strict=True))
+    mentions = sorted({(int(u), int(e)) for u, e in zip(rng.integers(5, 60, 400), rng.integers(0, n_entities, 400), strict=True)})
+    unit, entity = (np.array(column, dtype=np.uint32) for column in zip(*mentions, strict=True))
+    mentioned = {}
+    for u, e in mentions:
+        mentioned.setdefault(u, set()).add(e)
+    expected = [sum(s in entities and o in entities for entities in mentioned.values()) for s, o in pairs]
+    counted = SubjectObjectPairs.build(subj, obj, n_entities, presence_cells=presence_cells).cooccurrences(unit, entity)
+    assert counted.tolist() == expected
+    assert max(expected) > 0
 
 
 def test_entities_without_words_or_empty_do_not_crash():

@@ -105,9 +105,63 @@ def _check_triples(triples: pl.DataFrame) -> None:
         raise ValueError("triples have duplicate idx values")
 
 
-def _mention_key(entity_column: str) -> pl.Expr:
-    """One 64-bit key per (unit, entity code) pair; both are 32-bit row numbers."""
-    return pl.col("unit").cast(pl.UInt64) * (1 << 32) + pl.col(entity_column).cast(pl.UInt64)
+@dataclass(frozen=True, eq=False)
+class SubjectObjectPairs:
+    """The distinct (subject, object) entity-code pairs of the triples, arranged to count, for a
+    batch of (unit, entity) mentions, the units that mention both entities of each pair."""
+
+    # The pairs sorted by subject code: those of subject s are positions
+    # subject_start[s]:subject_start[s + 1]; a pair's id is its position.
+    subject_start: np.ndarray
+    # Each pair's object as a column of the presence table (0..n_objects-1), and each
+    # entity's column (-1 for an entity that is no triple's object).
+    pair_object: np.ndarray
+    object_column: np.ndarray
+    # Cells (bytes) of the units x objects presence table held at once; a batch with more
+    # units is counted in unit ranges.
+    presence_cells: int = 1 << 24
+
+    @classmethod
+    def build(cls, subj_code: np.ndarray, obj_code: np.ndarray, n_entities: int, presence_cells: int = 1 << 24) -> SubjectObjectPairs:
+        """`subj_code`, `obj_code`: the distinct pairs, sorted by subject then object."""
+        objects = np.unique(obj_code)
+        object_column = np.full(n_entities, -1, dtype=np.int64)
+        object_column[objects] = np.arange(len(objects))
+        subject_start = np.searchsorted(subj_code, np.arange(n_entities + 1))
+        return cls(subject_start, object_column[obj_code], object_column, presence_cells)
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.pair_object)
+
+    def cooccurrences(self, unit: np.ndarray, entity: np.ndarray) -> np.ndarray:
+        """Units mentioning both entities, per pair. `unit`, `entity`: the distinct mentions
+        (unit number, entity code), sorted by unit."""
+        counts = np.zeros(self.n_pairs, dtype=np.int64)
+        n_objects = int(self.object_column.max(initial=-1)) + 1
+        if n_objects == 0 or len(unit) == 0:
+            return counts
+        # Every mention of a subject becomes a candidate per pair of that subject; a candidate
+        # counts when the same unit mentions the pair's object, looked up in a dense
+        # units x objects presence table (a few MB per batch of documents, cut into unit
+        # ranges when larger) instead of a hash join on (unit, entity) keys.
+        units_per_chunk = max(1, self.presence_cells // n_objects)
+        bounds = np.append(np.searchsorted(unit, np.arange(unit[0], unit[-1] + 1, units_per_chunk)), len(unit))
+        for begin, end in zip(bounds[:-1], bounds[1:], strict=True):
+            if begin == end:
+                continue
+            chunk_unit, chunk_entity = unit[begin:end] - unit[begin], entity[begin:end]
+            first, last = self.subject_start[chunk_entity], self.subject_start[chunk_entity + 1]
+            n_candidates = last - first
+            row = np.repeat(np.arange(len(chunk_entity)), n_candidates)
+            pair = np.arange(len(row)) + np.repeat(first - (np.cumsum(n_candidates) - n_candidates), n_candidates)
+            column = self.object_column[chunk_entity]
+            objects = column >= 0
+            present = np.zeros((int(chunk_unit[-1]) + 1, n_objects), dtype=bool)
+            present[chunk_unit[objects], column[objects]] = True
+            both = present[chunk_unit[row], self.pair_object[pair]]
+            counts += np.bincount(pair[both], minlength=self.n_pairs)
+        return counts
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,7 +174,7 @@ class TripleCounter:
     config: CountConfig
     names: pl.Series  # entity names, sorted; an entity's code is its position
     matcher: EntityMatcher  # patterns whose entity is the code
-    pair_subject: pl.DataFrame  # subj_code, pair, obj_code: the distinct pairs, by subject
+    pairs: SubjectObjectPairs  # the distinct (subject, object) pairs of the triples
     triple_pairs: pl.DataFrame  # idx, pair: the pair of each triple whose names both have patterns
 
     @classmethod
@@ -140,7 +194,7 @@ class TripleCounter:
             config=config,
             names=names.get_column("entity"),
             matcher=EntityMatcher.build(coded_patterns, config.match_mode, config.case),
-            pair_subject=pairs.select("subj_code", "pair", "obj_code"),
+            pairs=SubjectObjectPairs.build(pairs.get_column("subj_code").to_numpy(), pairs.get_column("obj_code").to_numpy(), len(names)),
             triple_pairs=triple_codes.join(pairs, on=["subj_code", "obj_code"]).select(pl.col("idx").cast(pl.Int64), "pair"),
         )
 
@@ -149,7 +203,7 @@ class TripleCounter:
         column, or text series)."""
         n_units = 0
         entity_units = np.zeros(len(self.names), dtype=np.int64)
-        pair_units = np.zeros(len(self.pair_subject), dtype=np.int64)
+        pair_units = np.zeros(self.pairs.n_pairs, dtype=np.int64)
         for batch in batches:
             texts = batch if isinstance(batch, pl.Series) else _texts_of(batch)
             units = split_units(texts, self.config.unit, self.config.window_tokens)
@@ -157,17 +211,9 @@ class TripleCounter:
             found = self.matcher.find(units)
             if found.is_empty():
                 continue
-            entity_units += np.bincount(found.get_column("entity").to_numpy(), minlength=len(entity_units))
-            # Co-occurrence per distinct (subject, object) pair: for each unit that mentions a
-            # subject, keep the pairs whose object the unit mentions too, looked up as one
-            # 64-bit (unit, entity) key.
-            mention_keys = found.select(_mention_key("entity")).to_series()
-            cooccurring = (
-                found.join(self.pair_subject, left_on="entity", right_on="subj_code")
-                .filter(_mention_key("obj_code").is_in(mention_keys.implode()))
-                .get_column("pair")
-            )
-            pair_units += np.bincount(cooccurring.to_numpy(), minlength=len(pair_units))
+            unit, entity = found.get_column("unit").to_numpy(), found.get_column("entity").to_numpy()
+            entity_units += np.bincount(entity, minlength=len(entity_units))
+            pair_units += self.pairs.cooccurrences(unit, entity)
         entities = pl.DataFrame({"entity": self.names, "n_units": entity_units})
         pairs = self.triple_pairs.select("idx", n_units=pl.Series(pair_units[self.triple_pairs.get_column("pair").to_numpy()]))
         return ShardCounts(

@@ -141,9 +141,9 @@ class EntityMatcher:
         return cls(mode, case, search_patterns, coded, coded.get_column("entity") if one_each else None, several)
 
     def find(self, units: pl.Series) -> pl.DataFrame:
-        """The distinct (``unit``, ``entity``) pairs where the unit mentions the entity;
-        ``unit`` is the row number in `units`. One automaton pass over all units finds every
-        (overlapping) occurrence of every pattern."""
+        """The distinct (``unit``, ``entity``) pairs where the unit mentions the entity, in
+        unit order; ``unit`` is the row number in `units`. One automaton pass over all units
+        finds every (overlapping) occurrence of every pattern."""
         if self.search_patterns.is_empty() or units.is_empty():
             return pl.DataFrame(schema={"unit": pl.UInt32, "entity": self.pattern_entities.schema["entity"]})
         text = pl.col("text")
@@ -169,10 +169,10 @@ class EntityMatcher:
             entity = self.entity_by_code.gather(matches.get_column("pattern"))
             found = pl.DataFrame({"unit": matches.get_column("unit"), "entity": entity})
         else:
-            found = matches.join(self.pattern_entities, on="pattern").select("unit", "entity")
+            found = matches.join(self.pattern_entities, on="pattern", maintain_order="left").select("unit", "entity")
         # Distinct patterns per unit are distinct entities unless an entity has several
         # surface forms (aliases) and more than one of them occurs in the same unit.
-        return found.unique() if self.several_per_entity else found
+        return found.unique(maintain_order=True) if self.several_per_entity else found
 
 
 def unit_entities(units: pl.Series, patterns: pl.DataFrame, mode: MatchMode, case: CasePolicy) -> pl.DataFrame:
