@@ -18,8 +18,10 @@ used here.)
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.forkserver
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import dagster as dg
 from dagster._cli.api import execute_step_command
@@ -51,6 +53,19 @@ def executor_from_environment(environ: Mapping[str, str] = os.environ, preload_m
         start_method = {"forkserver": {"preload_modules": preload_modules}} if preload_modules else {"spawn": {}}
         return dg.multiprocess_executor.configured({"max_concurrent": LOCAL_MAX_CONCURRENT, "start_method": start_method})
     return dask_executor.configured({"scheduler": address})
+
+
+def start_local_step_server(preload_modules: Sequence[str], environ: Mapping[str, str] = os.environ) -> bool:
+    """Start the fork server that the multiprocess executor forks its step processes from, now,
+    preloading `preload_modules` as the executor would; returns whether it started one (not
+    with Dask). The executor finds the server running and uses it, so the server's imports
+    (the code location, torch, transformers, Dagster's storage: several seconds) overlap the
+    caller's own work instead of delaying the first step."""
+    if environ.get(DASK_SCHEDULER_SETTING, "").strip():
+        return False
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(preload_modules))
+    multiprocessing.forkserver.ensure_running()
+    return True
 
 
 def connect_to_scheduler(address: str, timeout_s: float = 10):

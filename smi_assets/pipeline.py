@@ -31,7 +31,8 @@ from dagster._core.events import DagsterEventType
 from dagster._core.storage.dagster_run import RunsFilter
 
 from smi_assets.checkpoints import store
-from smi_assets.definitions import build_definitions
+from smi_assets.definitions import FORK_SERVER_PRELOAD, build_definitions
+from smi_assets.engine import start_local_step_server
 from smi_assets.instance import instance_kind, prepare_dagster_home
 from smi_assets.maintenance import fail_orphaned_runs, run_owner_tags, stale_partitions
 from smi_assets.observe import REFERENCE_TABLES, observe_and_register
@@ -101,7 +102,7 @@ class RunWatcher:
     the slot; if it stays blocked longer than `pool_wait_seconds`, the watcher interrupts the
     main thread, which gives up with `pool_timeout` saying what it waited for."""
 
-    def __init__(self, instance: dg.DagsterInstance, invocation: str, progress: TerminalProgress, poll_seconds: float = 1.0, pool_wait_seconds: float = 3600.0):
+    def __init__(self, instance: dg.DagsterInstance, invocation: str, progress: TerminalProgress, poll_seconds: float = 2.0, pool_wait_seconds: float = 3600.0):
         self.instance, self.invocation, self.progress, self.poll_seconds = instance, invocation, progress, poll_seconds
         self.pool_wait_seconds = pool_wait_seconds
         self.pool_timeout: str | None = None
@@ -200,6 +201,7 @@ def run_default(
     """Register inputs, then materialize `selection` (default: every asset) partition by
     partition in dependency order, through the code location's own job and executor. The
     settings come from the ``SMI_*`` environment, which the executor's step processes read too."""
+    start_local_step_server(FORK_SERVER_PRELOAD)  # its imports overlap the registration below
     resources = resources_from_environment()
     inputs, storage, modeling = resources["inputs"], resources["storage"], resources["modeling"]
     for run_id in fail_orphaned_runs(instance):

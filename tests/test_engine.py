@@ -3,12 +3,14 @@ cluster is exercised in tests/integration/test_dask_engine.py)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
 import dagster as dg
 
-from smi_assets.engine import DASK_SCHEDULER_SETTING, executor_from_environment
+from smi_assets.engine import DASK_SCHEDULER_SETTING, executor_from_environment, start_local_step_server
 from smi_assets.resources import StorageResource
 
 
@@ -29,6 +31,39 @@ def test_one_setting_switches_between_local_processes_and_dask():
     assert executor_name({}) == "multiprocess"
     assert executor_name({DASK_SCHEDULER_SETTING: " "}) == "multiprocess"
     assert executor_name({DASK_SCHEDULER_SETTING: "tcp://scheduler:8786"}) == "dask_steps"
+
+
+# In a fresh interpreter: the fork server is one per process, and pytest's may already run.
+STEP_SERVER_PROBE = """
+import multiprocessing, sys
+from smi_assets.engine import start_local_step_server
+
+def preloaded(queue):
+    queue.put("colorsys" in sys.modules)
+
+if __name__ == "__main__":
+    assert "colorsys" not in sys.modules
+    assert start_local_step_server(["colorsys"], environ={})
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["dagster"])  # what the executor sets later: too late to matter
+    queue = context.Queue()
+    process = context.Process(target=preloaded, args=(queue,))
+    process.start()
+    print(queue.get(timeout=60))
+    process.join()
+"""
+
+
+def test_the_step_server_started_early_is_the_one_steps_fork_from(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text(STEP_SERVER_PROBE)
+    done = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+
+
+def test_no_local_step_server_when_steps_run_on_dask():
+    assert start_local_step_server(["colorsys"], environ={DASK_SCHEDULER_SETTING: "tcp://scheduler:8786"}) is False
 
 
 def test_a_second_writer_waits_for_the_first(tmp_path):

@@ -103,7 +103,8 @@ def write_token_file(tokenizer: PreTrainedTokenizerFast, corpus_files: list[Path
         with os.fdopen(handle, "wb") as out:
             eos.tofile(out)
             for batch in texts(corpus_files):
-                encodings = tokenizer.backend_tokenizer.encode_batch(batch, add_special_tokens=False)
+                # The fast variant skips character offsets: only the ids are kept.
+                encodings = tokenizer.backend_tokenizer.encode_batch_fast(batch, add_special_tokens=False)
                 pieces = [part for encoding in encodings for part in (np.asarray(encoding.ids, dtype=dtype), eos)]
                 np.concatenate(pieces).tofile(out)
         os.replace(temporary, path)

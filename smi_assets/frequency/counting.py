@@ -157,9 +157,10 @@ class SubjectObjectPairs:
             pair = np.arange(len(row)) + np.repeat(first - (np.cumsum(n_candidates) - n_candidates), n_candidates)
             column = self.object_column[chunk_entity]
             objects = column >= 0
-            present = np.zeros((int(chunk_unit[-1]) + 1, n_objects), dtype=bool)
-            present[chunk_unit[objects], column[objects]] = True
-            both = present[chunk_unit[row], self.pair_object[pair]]
+            cell = chunk_unit.astype(np.int64) * n_objects  # the unit's row in the flat table
+            present = np.zeros((int(chunk_unit[-1]) + 1) * n_objects, dtype=bool)
+            present[cell[objects] + column[objects]] = True
+            both = present[cell[row] + self.pair_object[pair]]
             counts += np.bincount(pair[both], minlength=self.n_pairs)
         return counts
 
