@@ -78,6 +78,11 @@ class StorageResource(dg.ConfigurableResource):
     def incoming_checkpoints_dir(self) -> Path:
         return self.path("incoming_checkpoints")
 
+    @property
+    def tokenized_dir(self) -> Path:
+        """Tokenizers and token files shared by the trainings of one corpus (see `training.train.train`)."""
+        return self.path("tokenized")
+
     def plot_path(self, name: str) -> Path:
         path = self.path("plots", name)
         path.parent.mkdir(parents=True, exist_ok=True)

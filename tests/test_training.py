@@ -143,6 +143,29 @@ def test_train_writes_a_loadable_checkpoint_and_learns(tmp_path):
     assert [event["step"] for event in events if event["event"] == "checkpoint"] == [10, 20, 30, 40, 50]
 
 
+def test_trainings_of_one_corpus_tokenize_it_once_and_train_as_without_sharing(tmp_path):
+    corpus = tmp_path / "corpus.parquet"
+    write_corpus(corpus)
+    shared = tmp_path / "tokenized"
+    small, larger = tiny_config(max_steps=10), tiny_config(model=ModelConfig(n_layer=2, n_embd=16, n_head=2, block_size=12), max_steps=10)
+    tokenized = {}
+    for name, config in (("small", small), ("larger", larger)):
+        events = []
+        train(config, [corpus], tmp_path / name, on_progress=events.append, tokenized_dir=shared)
+        tokenized[name] = [event for event in events if event["event"] == "tokenized"]
+
+    assert len(tokenized["small"]) == 1 and tokenized["small"][0]["tokens"] > 0  # made, then shared
+    assert [event.get("shared_from") for event in tokenized["larger"]] == [str(next(shared.iterdir()))]
+    assert not any(path.name.startswith(".") for path in shared.iterdir())  # no staging left behind
+    train(larger, [corpus], tmp_path / "larger-alone")
+    for tensor_name, tensor in _load_weights(tmp_path / "larger-alone").items():
+        assert torch.equal(_load_weights(tmp_path / "larger")[tensor_name], tensor), tensor_name
+    # Another tokenizer setting is another entry, never the first one's files.
+    events = []
+    train(tiny_config(max_steps=10, vocab_size=64), [corpus], tmp_path / "other-vocab", on_progress=events.append, tokenized_dir=shared)
+    assert [event for event in events if event["event"] == "tokenized"][0].get("tokens") and len(list(shared.iterdir())) == 2
+
+
 def test_corpus_without_text_column_names_the_file(tmp_path):
     corpus = tmp_path / "bad.parquet"
     pl.DataFrame({"doc_id": ["a"], "body": ["hello"]}).write_parquet(corpus)

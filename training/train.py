@@ -219,9 +219,11 @@ def _read_run(run_file: Path) -> dict | None:
         return None
 
 
-def _prepare(config: TrainConfig, corpus_files: list[Path], out_dir: Path, report: Progress) -> None:
+def _prepare(config: TrainConfig, corpus_files: list[Path], out_dir: Path, report: Progress, tokenized_dir: Path | None = None) -> None:
     """Rank 0, holding the folder lock: keep the resume folder if it was written for this config
-    and corpus content (else start it afresh), and make sure its tokenizer and token file exist."""
+    and corpus content (else start it afresh), and make sure its tokenizer and token file exist:
+    taken from `tokenized_dir` when another training left them there, else made here (and left
+    there for the next one)."""
     _clear_leftovers(out_dir)
     resume_dir = out_dir / RESUME_DIR
     run = {"config": config.to_dict(), "corpus_sha256": data.corpus_sha256(corpus_files)}
@@ -232,11 +234,56 @@ def _prepare(config: TrainConfig, corpus_files: list[Path], out_dir: Path, repor
             report({"event": "restarted", "message": f"discarded {resume_dir}: it was written for another config or corpus content"})
         resume_dir.mkdir(parents=True)
         write_text_atomic(json.dumps(run, indent=2), run_file)
+    shared = Path(tokenized_dir) / _tokenization_key(config, run["corpus_sha256"]) if tokenized_dir else None
+    if shared is not None and shared.is_dir() and not (resume_dir / TOKENIZER_DIR).is_dir():
+        _copy_into_place(shared / TOKENIZER_DIR, resume_dir / TOKENIZER_DIR)
     tokenizer = _load_or_train_tokenizer(config, corpus_files, resume_dir)
     token_file = resume_dir / data.token_file_name(run["corpus_sha256"], tokenizer)
+    if not token_file.is_file() and shared is not None and (shared / token_file.name).is_file():
+        _copy_into_place(shared / token_file.name, token_file)
+        report({"event": "tokenized", "path": str(token_file), "shared_from": str(shared)})
     if not token_file.is_file():
         data.write_token_file(tokenizer, corpus_files, token_file)
         report({"event": "tokenized", "path": str(token_file), "tokens": int(token_file.stat().st_size // data.token_dtype(len(tokenizer)).itemsize)})
+    if shared is not None and not shared.is_dir():
+        _share_tokenization(resume_dir / TOKENIZER_DIR, token_file, shared)
+
+
+def _tokenization_key(config: TrainConfig, corpus_sha256: str) -> str:
+    """What a tokenizer and its token file depend on: the corpus content and the tokenizer settings."""
+    settings = {"corpus_sha256": corpus_sha256, "tokenizer": config.tokenizer, "vocab_size": config.vocab_size}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _copy_into_place(source: Path, target: Path) -> None:
+    """Give `target` the content of `source` (a file, hard-linked where the filesystem allows,
+    or a folder), through a temporary name renamed into place."""
+    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    if source.is_dir():
+        shutil.copytree(source, staging)
+    else:
+        try:
+            os.link(source, staging)  # token files are written once and never changed in place
+        except OSError:
+            shutil.copyfile(source, staging)
+    os.replace(staging, target)
+
+
+def _share_tokenization(tokenizer_dir: Path, token_file: Path, shared: Path) -> None:
+    """Leave the tokenizer and token file in `shared`, all at once: a folder renamed into
+    place, so another training finds it complete or not at all (if two publish at once, the
+    second finds the first's and discards its own)."""
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=shared.parent, prefix=f".{shared.name}."))
+    try:
+        _copy_into_place(tokenizer_dir, staging / TOKENIZER_DIR)
+        _copy_into_place(token_file, staging / token_file.name)
+        os.rename(staging, shared)
+    except OSError:
+        if not shared.is_dir():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _open_prepared(resume_dir: Path, block_size: int, corpus_files: list[Path]) -> TrainingData:
@@ -287,12 +334,15 @@ def train(
     out_dir: Path,
     on_progress: Progress | None = None,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    tokenized_dir: Path | None = None,
 ) -> TrainResult:
     """Train (or resume) one model on the corpus and write an HF checkpoint into `out_dir`.
 
     Waits up to `lock_timeout_s` for another trainer on `out_dir` to finish, then raises
     `FolderLockedError`. With ``config.n_processes > 1`` every rank of the torchrun job calls
-    this; only rank 0 reports progress and writes.
+    this; only rank 0 reports progress and writes. With `tokenized_dir`, the tokenizer and
+    token file are shared through it with every other training of the same corpus content and
+    tokenizer settings (a ladder of model sizes tokenizes its corpus once).
     """
     out_dir = Path(out_dir)
     corpus_files = [Path(path) for path in corpus_files]
@@ -308,7 +358,7 @@ def train(
     with process_group(ranks, device, timeout_s=lock_timeout_s + PREPARE_TIMEOUT_S):
         with folder_lock(out_dir, lock_timeout_s, report) if ranks.is_main else contextlib.nullcontext():
             if ranks.is_main:
-                _prepare(config, corpus_files, out_dir, report)
+                _prepare(config, corpus_files, out_dir, report, tokenized_dir)
             barrier(ranks, device)
             prepared = _open_prepared(out_dir / RESUME_DIR, config.model.block_size, corpus_files)
             return _train_prepared(config, prepared, out_dir, ranks, device, report)
@@ -396,10 +446,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, nargs="+", required=True, help="parquet files with a `text` column")
     parser.add_argument("--out", type=Path, required=True, help="checkpoint folder (resume state is kept inside)")
     parser.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT_S, help="seconds to wait for another trainer on --out")
+    parser.add_argument("--tokenized-dir", type=Path, help="folder sharing tokenizers and token files between trainings on the same corpus")
     args = parser.parse_args(argv)
     try:
         config = TrainConfig.from_dict(json.loads(args.config.read_text()))
-        train(config, args.corpus, args.out, on_progress=lambda progress: print(json.dumps(progress), flush=True), lock_timeout_s=args.lock_timeout)
+        train(
+            config, args.corpus, args.out, on_progress=lambda progress: print(json.dumps(progress), flush=True),
+            lock_timeout_s=args.lock_timeout, tokenized_dir=args.tokenized_dir,
+        )  # fmt: skip
     except (InputError, FolderLockedError, OSError, json.JSONDecodeError) as error:
         print(f"training failed: {error}", file=sys.stderr)
         return 2

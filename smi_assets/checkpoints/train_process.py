@@ -74,6 +74,7 @@ def _train(extras: dict, report_progress: Progress | None) -> TrainResult:
     return train(
         config, [Path(path) for path in extras["corpus_files"]], Path(extras["out_dir"]),
         on_progress=report_progress, lock_timeout_s=float(extras.get("lock_timeout_s", DEFAULT_LOCK_TIMEOUT_S)),
+        tokenized_dir=Path(extras["tokenized_dir"]) if extras.get("tokenized_dir") else None,
     )  # fmt: skip
 
 

@@ -105,7 +105,7 @@ def checkpoints(
                     env=train_process.environment(),
                     extras={
                         "config": config.to_dict(), "corpus_files": [str(path) for path in corpus_files], "out_dir": str(folder),
-                        "lock_timeout_s": modeling.training_lock_timeout_seconds,
+                        "lock_timeout_s": modeling.training_lock_timeout_seconds, "tokenized_dir": str(storage.tokenized_dir),
                     },
                 )  # fmt: skip
             metadata.update(invocation.get_materialize_result().metadata or {})
