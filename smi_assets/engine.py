@@ -42,13 +42,18 @@ DASK_SCHEDULER_SETTING = "SMI_DASK_SCHEDULER"
 LOCAL_MAX_CONCURRENT = 2
 
 
+def dask_scheduler_address(environ: Mapping[str, str] = os.environ) -> str:
+    """The Dask scheduler `SMI_DASK_SCHEDULER` names, or "" for local step processes."""
+    return environ.get(DASK_SCHEDULER_SETTING, "").strip()
+
+
 def executor_from_environment(environ: Mapping[str, str] = os.environ, preload_modules: list[str] | None = None) -> dg.ExecutorDefinition:
     """The multiprocess executor, or the Dask executor when ``SMI_DASK_SCHEDULER`` is set.
 
     Local steps fork from a server that imported `preload_modules` (the code location) once,
     instead of each step process importing torch, transformers and the rest again (seconds
     per step)."""
-    address = environ.get(DASK_SCHEDULER_SETTING, "").strip()
+    address = dask_scheduler_address(environ)
     if not address:
         start_method = {"forkserver": {"preload_modules": preload_modules}} if preload_modules else {"spawn": {}}
         return dg.multiprocess_executor.configured({"max_concurrent": LOCAL_MAX_CONCURRENT, "start_method": start_method})
@@ -61,7 +66,7 @@ def start_local_step_server(preload_modules: Sequence[str], environ: Mapping[str
     with Dask). The executor finds the server running and uses it, so the server's imports
     (the code location, torch, transformers, Dagster's storage: several seconds) overlap the
     caller's own work instead of delaying the first step."""
-    if environ.get(DASK_SCHEDULER_SETTING, "").strip():
+    if dask_scheduler_address(environ):
         return False
     multiprocessing.get_context("forkserver").set_forkserver_preload(list(preload_modules))
     multiprocessing.forkserver.ensure_running()

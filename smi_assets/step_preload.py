@@ -12,12 +12,11 @@ import os
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.instance import InstanceRef
 
 from smi_assets.definitions import definitions_from_environment
 
 definitions_from_environment().resolve_job_def("__ASSET_JOB")
 
 if (Path(os.environ.get("DAGSTER_HOME", "")) / "dagster.yaml").is_file():
-    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(os.environ["DAGSTER_HOME"])):
+    with dg.DagsterInstance.get():
         pass

@@ -105,6 +105,10 @@ def _check_triples(triples: pl.DataFrame) -> None:
         raise ValueError("triples have duplicate idx values")
 
 
+# Default size of `SubjectObjectPairs`' presence table: 16 MB.
+PRESENCE_CELLS = 1 << 24
+
+
 @dataclass(frozen=True, eq=False)
 class SubjectObjectPairs:
     """The distinct (subject, object) entity-code pairs of the triples, arranged to count, for a
@@ -119,10 +123,10 @@ class SubjectObjectPairs:
     object_column: np.ndarray
     # Cells (bytes) of the units x objects presence table held at once; a batch with more
     # units is counted in unit ranges.
-    presence_cells: int = 1 << 24
+    presence_cells: int = PRESENCE_CELLS
 
     @classmethod
-    def build(cls, subj_code: np.ndarray, obj_code: np.ndarray, n_entities: int, presence_cells: int = 1 << 24) -> SubjectObjectPairs:
+    def build(cls, subj_code: np.ndarray, obj_code: np.ndarray, n_entities: int, presence_cells: int = PRESENCE_CELLS) -> SubjectObjectPairs:
         """`subj_code`, `obj_code`: the distinct pairs, sorted by subject then object."""
         objects = np.unique(obj_code)
         object_column = np.full(n_entities, -1, dtype=np.int64)
