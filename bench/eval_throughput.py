@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from training.config import DEFAULT_LADDER
-from training.evaluation import DecodingConfig, generate_continuations, load_checkpoint
+from training.config import DEFAULT_LADDER, DecodingConfig
+from training.evaluation import generate_continuations, load_checkpoint
 from training.model import build_model
 from training.tokenizer import train_tokenizer
 from training.train import resolve_device

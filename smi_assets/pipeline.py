@@ -39,7 +39,6 @@ from smi_assets.observe import REFERENCE_TABLES, observe_and_register
 from smi_assets.partitions import corpus_shards
 from smi_assets.progress import TerminalProgress, parse_notice, parse_progress
 from smi_assets.resources import REPO_ROOT, ModelingResource, StorageResource, resources_from_environment
-from smi_assets.smi.forecast_store import backtest_results
 
 # The terminal shows progress, warnings and step results from the event log; Dagster's own
 # console logger would print every engine event on top of that.
@@ -267,6 +266,10 @@ def skipped_records(instance: dg.DagsterInstance) -> dict[str, int]:
 
 def report(storage: StorageResource, modeling: ModelingResource, instance: dg.DagsterInstance | None = None) -> dict:
     """Checkpoints, fits and forecast of a materialized data directory, as plain data."""
+    # Imported here: it pulls in scikit-learn (1.5 s), which `smi run-default` never needs
+    # before its fork server has started.
+    from smi_assets.smi.forecast_store import backtest_results
+
     decoding = modeling.decoding().label()
     with storage.connection(read_only=True) as connection:
         accuracy = store.checkpoint_accuracy(connection).filter(decoding=decoding)

@@ -30,8 +30,7 @@ from pydantic import Field
 
 from smi_assets.errors import InputError
 from smi_assets.partitions import validate_partition_key
-from training.config import DEFAULT_LADDER, PLANNED_CONFIGS, TrainConfig
-from training.evaluation import DecodingConfig
+from training.config import DEFAULT_LADDER, PLANNED_CONFIGS, DecodingConfig, TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"

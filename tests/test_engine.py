@@ -62,6 +62,16 @@ def test_the_step_server_started_early_is_the_one_steps_fork_from(tmp_path):
     assert done.stdout.strip() == "True"
 
 
+def test_run_default_reaches_the_step_server_before_the_heavy_imports():
+    # `smi run-default` starts the fork server as its first step; whatever importing the
+    # pipeline module costs comes before that, on the critical path of every run.
+    heavy = ("torch", "transformers", "sklearn")
+    check = f"import sys, smi_assets.pipeline; print([name for name in {heavy!r} if name in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_no_local_step_server_when_steps_run_on_dask():
     assert start_local_step_server(["colorsys"], environ={DASK_SCHEDULER_SETTING: "tcp://scheduler:8786"}) is False
 

@@ -11,9 +11,8 @@ import pytest
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
 from smi_assets.errors import InputError
-from training.config import ModelConfig, TrainConfig
+from training.config import DecodingConfig, ModelConfig, TrainConfig
 from training.evaluation import (
-    DecodingConfig,
     answer_in_continuation,
     evaluate_cbqa,
     load_checkpoint,

@@ -139,3 +139,35 @@ DEFAULT_LADDER: dict[str, TrainConfig] = {
 PLANNED_CONFIGS: dict[str, TrainConfig] = {
     "gpt-large": _ladder_entry(n_layer=6, n_embd=144, n_head=4, learning_rate=8e-4),
 }
+
+
+@dataclass(frozen=True)
+class DecodingConfig:
+    """How continuations are generated; `label()` is stored with every score row."""
+
+    mode: Literal["greedy", "sample"] = "greedy"
+    n_samples: int = 1
+    temperature: float = 1.0
+    max_new_tokens: int = 8
+    batch_size: int = 64  # generated sequences per forward pass
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.mode not in ("greedy", "sample"):
+            problems.append(f"mode must be 'greedy' or 'sample', not {self.mode!r}")
+        if min(self.n_samples, self.max_new_tokens, self.batch_size) < 1:
+            problems.append("n_samples, max_new_tokens and batch_size must be at least 1")
+        if self.mode == "sample" and self.temperature <= 0:
+            problems.append("sampling needs a temperature above 0")
+        if problems:
+            raise InputError("decoding config", "; ".join(problems))
+
+    @property
+    def samples_per_prompt(self) -> int:
+        return self.n_samples if self.mode == "sample" else 1
+
+    def label(self) -> str:
+        if self.mode == "greedy":
+            return f"greedy-{self.max_new_tokens}"
+        return f"sample-t{self.temperature:g}-n{self.n_samples}-{self.max_new_tokens}"

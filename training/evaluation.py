@@ -17,9 +17,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import polars as pl
 import torch
@@ -34,6 +32,7 @@ from transformers import (
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
 from smi_assets.errors import InputError
+from training.config import DecodingConfig
 from training.weights import safetensors_files
 
 QUESTION_COLUMNS = ["idx", "rel", "template_id", "prompt", "answers"]
@@ -42,38 +41,6 @@ SCORE_SCHEMA = {
     "prompt": pl.Utf8, "continuation": pl.Utf8, "correct": pl.Boolean,
 }  # fmt: skip
 _WORD = re.compile(r"\w+|[^\w\s]")
-
-
-@dataclass(frozen=True)
-class DecodingConfig:
-    """How continuations are generated; `label()` is stored with every score row."""
-
-    mode: Literal["greedy", "sample"] = "greedy"
-    n_samples: int = 1
-    temperature: float = 1.0
-    max_new_tokens: int = 8
-    batch_size: int = 64  # generated sequences per forward pass
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.mode not in ("greedy", "sample"):
-            problems.append(f"mode must be 'greedy' or 'sample', not {self.mode!r}")
-        if min(self.n_samples, self.max_new_tokens, self.batch_size) < 1:
-            problems.append("n_samples, max_new_tokens and batch_size must be at least 1")
-        if self.mode == "sample" and self.temperature <= 0:
-            problems.append("sampling needs a temperature above 0")
-        if problems:
-            raise InputError("decoding config", "; ".join(problems))
-
-    @property
-    def samples_per_prompt(self) -> int:
-        return self.n_samples if self.mode == "sample" else 1
-
-    def label(self) -> str:
-        if self.mode == "greedy":
-            return f"greedy-{self.max_new_tokens}"
-        return f"sample-t{self.temperature:g}-n{self.n_samples}-{self.max_new_tokens}"
 
 
 def _check_weights(folder: Path) -> None:
