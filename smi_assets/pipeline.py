@@ -266,8 +266,8 @@ def skipped_records(instance: dg.DagsterInstance) -> dict[str, int]:
 
 def report(storage: StorageResource, modeling: ModelingResource, instance: dg.DagsterInstance | None = None) -> dict:
     """Checkpoints, fits and forecast of a materialized data directory, as plain data."""
-    # Imported here: it pulls in scikit-learn (1.5 s), which `smi run-default` never needs
-    # before its fork server has started.
+    # Imported here: it pulls in scikit-learn (1.5 s), and `smi run-default`, which never
+    # reports, imports this module before it can start its fork server.
     from smi_assets.smi.forecast_store import backtest_results
 
     decoding = modeling.decoding().label()
