@@ -5,7 +5,8 @@ processes forked from the server find them built instead of building them each t
 A step process also opens the instance (``DAGSTER_HOME``) before its step starts: the first
 open in a process imports the storage classes (SQLAlchemy, alembic and Dagster's storage
 modules; about half a second of each step's start on 2 cores). Opening and closing it here
-once leaves those imports in the server, so every forked step inherits them.
+once leaves those imports in the server, so every forked step inherits them. The counting
+kernels, compiled by numba, are loaded here for the same reason.
 """
 
 import os
@@ -14,8 +15,10 @@ from pathlib import Path
 import dagster as dg
 
 from smi_assets.definitions import definitions_from_environment
+from smi_assets.frequency.counting import load_kernels
 
 definitions_from_environment().resolve_job_def("__ASSET_JOB")
+load_kernels()
 
 if (Path(os.environ.get("DAGSTER_HOME", "")) / "dagster.yaml").is_file():
     with dg.DagsterInstance.get():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -124,10 +126,9 @@ def test_word_mode_counts_co_occurrence_per_unit():
     ]
 
 
-@pytest.mark.parametrize("presence_cells", [1, 7, 1 << 24])
-def test_pair_cooccurrences_equal_a_brute_force_count_whatever_the_unit_ranges(presence_cells):
+def test_pair_cooccurrences_equal_a_brute_force_count():
     """Pairs of subjects with several objects, entities that are both subject and object, and
-    units without mentions; counted in one unit range or cut into many."""
+    units without mentions."""
     rng = np.random.default_rng(3)
     n_entities = 12
     pairs = sorted({(int(s), int(o)) for s, o in rng.integers(0, n_entities, size=(30, 2)) if s != o})
@@ -138,7 +139,7 @@ def test_pair_cooccurrences_equal_a_brute_force_count_whatever_the_unit_ranges(p
     for u, e in mentions:
         mentioned.setdefault(u, set()).add(e)
     expected = [sum(s in entities and o in entities for entities in mentioned.values()) for s, o in pairs]
-    counted = SubjectObjectPairs.build(subj, obj, n_entities, presence_cells=presence_cells).cooccurrences(unit, entity)
+    counted = SubjectObjectPairs.build(subj, obj, n_entities).cooccurrences(unit, entity)
     assert counted.tolist() == expected
     assert max(expected) > 0
 
@@ -344,3 +345,33 @@ def test_shard_writer_keeps_the_previous_file_when_reading_fails(tmp_path: Path)
         write_shard_documents(iter_documents(only_bad, on_error="skip"), shard, source=only_bad)
     assert shard.read_bytes() == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["bad.jsonl", "good.jsonl", "only-bad.jsonl", "shard.parquet"]
+
+
+# Run in a fresh interpreter: load the kernels as the step server does, fork as it does for a
+# step, and use polars in the child. If loading the kernels had run polars, its thread pool
+# would be missing from the child and the child's polars call would never return.
+FORK_AFTER_LOADING_KERNELS = """
+import os, sys, time
+import polars as pl
+from smi_assets.frequency.counting import load_kernels
+load_kernels()
+child = os.fork()
+if child == 0:
+    frame = pl.DataFrame({"a": list(range(100000)), "b": ["x", "y"] * 50000})
+    frame.group_by("b").agg(pl.col("a").sum()).write_parquet(sys.argv[1])
+    os._exit(0)
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    done, status = os.waitpid(child, os.WNOHANG)
+    if done:
+        sys.exit(os.waitstatus_to_exitcode(status))
+    time.sleep(0.05)
+os.kill(child, 9)
+sys.exit("the forked child hung in polars")
+"""
+
+
+def test_a_step_forked_after_loading_the_kernels_can_use_polars(tmp_path):
+    result = subprocess.run([sys.executable, "-c", FORK_AFTER_LOADING_KERNELS, str(tmp_path / "out.parquet")], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert pl.read_parquet(tmp_path / "out.parquet").height == 2

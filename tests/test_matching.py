@@ -6,10 +6,12 @@ from __future__ import annotations
 import random
 import re
 
+import numpy as np
 import polars as pl
 import pytest
 
 from smi_assets.frequency.matching import EntityMatcher, entity_patterns, normalise_words, split_units, unit_entities
+from smi_assets.frequency.word_trie import WordTrie, read_word_character_ranges, word_character_ranges_from_polars
 
 
 def triples_frame(pairs: list[tuple[str, str]], subj_aliases=None, obj_aliases=None) -> pl.DataFrame:
@@ -184,3 +186,55 @@ def test_normalised_text_is_its_words_between_single_spaces():
     for text, result in zip(texts, normalised):
         words = re.findall(r"\w+", text)
         assert result == (" " + " ".join(words) + " " if words else " "), text
+
+
+def test_word_characters_file_is_polars_regex_word_class():
+    """The matcher splits words with `word_characters.txt`; patterns are normalised with
+    polars' regex. If a polars upgrade changes its Unicode tables, regenerate the file with
+    `python -c "from smi_assets.frequency.word_trie import write_word_characters as w; w()"`."""
+    assert np.array_equal(read_word_character_ranges(), word_character_ranges_from_polars())
+
+
+def normalised_scan(texts: list[str], triples: pl.DataFrame, case: str) -> list[set[str]]:
+    """Word mode as the rule defines it, with polars alone: normalise the texts with the
+    regex, then find every normalised pattern as a substring."""
+    patterns = entity_patterns(triples, "word", case)
+    normalised = pl.DataFrame({"text": texts}).select(normalise_words(pl.col("text"), case)).to_series().to_list()
+    return [{entity for entity, pattern in patterns.iter_rows() if pattern in text} for text in normalised]
+
+
+@pytest.mark.parametrize("case", ["sensitive", "insensitive"])
+def test_word_mode_equals_the_normalised_text_rule_on_random_text(case):
+    rng = random.Random(31)
+    pieces = ENTITIES + FILLERS + ["NEW YORK", "new  york", "ÉCOLE", "école", "İstanbul", "x_y", "9", "«Paris»", "—", "\t", "York-City"]
+    texts = ["".join(rng.choice(["", " ", ", ", "-"]) + rng.choice(pieces) for _ in range(rng.randint(0, 14))) for _ in range(3000)]
+    names = ENTITIES + ["École", "x_y", "İstanbul", "9"]
+    triples = triples_frame([(rng.choice(names), rng.choice(names)) for _ in range(40)])
+    found = found_sets(texts, triples, "word", case)
+    assert found == normalised_scan(texts, triples, case)
+    assert sum(map(len, found)) > 1000
+
+
+def test_matcher_reads_sliced_chunked_and_null_units():
+    triples = triples_frame([("New York", "Paris"), ("India", "York")])
+    texts = ["New York and Paris", None, "", "India, New", "York", "in India's York"] * 5
+    for mode in ("paper", "word"):
+        matcher = EntityMatcher.build(entity_patterns(triples, mode, "sensitive"), mode, "sensitive")
+        whole = pl.Series("text", texts, dtype=pl.Utf8)
+        expected = matcher.find(pl.Series("text", [text or "" for text in texts])).rows()
+        chunked = pl.concat([whole.slice(0, 7), whole.slice(7)], rechunk=False)
+        assert chunked.n_chunks() == 2
+        assert matcher.find(whole).rows() == matcher.find(chunked).rows() == expected
+        sliced = matcher.find(whole.slice(6, 12)).with_columns(pl.col("unit") + 6).rows()
+        assert sliced == [row for row in expected if 6 <= row[0] < 18] and sliced
+
+
+def test_word_trie_rejects_patterns_it_cannot_match():
+    with pytest.raises(ValueError, match="distinct"):
+        WordTrie.build([" a", " a"], "paper")
+    with pytest.raises(ValueError, match="starts with a space"):
+        WordTrie.build(["a"], "paper")
+    with pytest.raises(ValueError, match="at least one word"):
+        WordTrie.build(["  "], "word")
+    with pytest.raises(ValueError, match="match mode"):
+        WordTrie.build([" a "], "words")

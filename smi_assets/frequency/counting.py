@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numba
 import numpy as np
 import polars as pl
 
@@ -32,6 +33,7 @@ from smi_assets.frequency.matching import (
     entity_patterns,
     split_units,
 )
+from smi_assets.frequency.word_trie import load_kernels as load_matching_kernels
 from smi_assets.sql import load_sql
 from smi_assets.storage import write_parquet_atomic
 
@@ -105,10 +107,6 @@ def _check_triples(triples: pl.DataFrame) -> None:
         raise ValueError("triples have duplicate idx values")
 
 
-# Default size of `SubjectObjectPairs`' presence table: 16 MB.
-PRESENCE_CELLS = 1 << 24
-
-
 @dataclass(frozen=True, eq=False)
 class SubjectObjectPairs:
     """The distinct (subject, object) entity-code pairs of the triples, arranged to count, for a
@@ -117,22 +115,14 @@ class SubjectObjectPairs:
     # The pairs sorted by subject code: those of subject s are positions
     # subject_start[s]:subject_start[s + 1]; a pair's id is its position.
     subject_start: np.ndarray
-    # Each pair's object as a column of the presence table (0..n_objects-1), and each
-    # entity's column (-1 for an entity that is no triple's object).
-    pair_object: np.ndarray
-    object_column: np.ndarray
-    # Cells (bytes) of the units x objects presence table held at once; a batch with more
-    # units is counted in unit ranges.
-    presence_cells: int = PRESENCE_CELLS
+    pair_object: np.ndarray  # each pair's object (entity code)
+    n_entities: int
 
     @classmethod
-    def build(cls, subj_code: np.ndarray, obj_code: np.ndarray, n_entities: int, presence_cells: int = PRESENCE_CELLS) -> SubjectObjectPairs:
+    def build(cls, subj_code: np.ndarray, obj_code: np.ndarray, n_entities: int) -> SubjectObjectPairs:
         """`subj_code`, `obj_code`: the distinct pairs, sorted by subject then object."""
-        objects = np.unique(obj_code)
-        object_column = np.full(n_entities, -1, dtype=np.int64)
-        object_column[objects] = np.arange(len(objects))
-        subject_start = np.searchsorted(subj_code, np.arange(n_entities + 1))
-        return cls(subject_start, object_column[obj_code], object_column, presence_cells)
+        subject_start = np.searchsorted(subj_code, np.arange(n_entities + 1)).astype(np.int64)
+        return cls(subject_start, np.asarray(obj_code, dtype=np.int64), n_entities)
 
     @property
     def n_pairs(self) -> int:
@@ -140,33 +130,31 @@ class SubjectObjectPairs:
 
     def cooccurrences(self, unit: np.ndarray, entity: np.ndarray) -> np.ndarray:
         """Units mentioning both entities, per pair. `unit`, `entity`: the distinct mentions
-        (unit number, entity code), sorted by unit."""
-        counts = np.zeros(self.n_pairs, dtype=np.int64)
-        n_objects = int(self.object_column.max(initial=-1)) + 1
-        if n_objects == 0 or len(unit) == 0:
-            return counts
-        # Every mention of a subject becomes a candidate per pair of that subject; a candidate
-        # counts when the same unit mentions the pair's object, looked up in a dense
-        # units x objects presence table (a few MB per batch of documents, cut into unit
-        # ranges when larger) instead of a hash join on (unit, entity) keys.
-        units_per_chunk = max(1, self.presence_cells // n_objects)
-        bounds = np.append(np.searchsorted(unit, np.arange(unit[0], unit[-1] + 1, units_per_chunk)), len(unit))
-        for begin, end in zip(bounds[:-1], bounds[1:], strict=True):
-            if begin == end:
-                continue
-            chunk_unit, chunk_entity = unit[begin:end] - unit[begin], entity[begin:end]
-            first, last = self.subject_start[chunk_entity], self.subject_start[chunk_entity + 1]
-            n_candidates = last - first
-            row = np.repeat(np.arange(len(chunk_entity)), n_candidates)
-            pair = np.arange(len(row)) + np.repeat(first - (np.cumsum(n_candidates) - n_candidates), n_candidates)
-            column = self.object_column[chunk_entity]
-            objects = column >= 0
-            cell = chunk_unit.astype(np.int64) * n_objects  # the unit's row in the flat table
-            present = np.zeros((int(chunk_unit[-1]) + 1) * n_objects, dtype=bool)
-            present[cell[objects] + column[objects]] = True
-            both = present[cell[row] + self.pair_object[pair]]
-            counts += np.bincount(pair[both], minlength=self.n_pairs)
-        return counts
+        (unit number, entity code), grouped by unit."""
+        return _count_cooccurrences(np.asarray(unit, dtype=np.int64), np.asarray(entity, dtype=np.int64), self.subject_start, self.pair_object, self.n_entities)
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_cooccurrences(unit, entity, subject_start, pair_object, n_entities):
+    """For each unit: mark the entities it mentions, then for every pair whose subject it
+    mentions, count the pair when the object is marked too. Linear in the mentions and their
+    pairs, with one array of n_entities for the marks (no units x entities table)."""
+    counts = np.zeros(len(pair_object), dtype=np.int64)
+    marked_in = np.full(n_entities, -1, dtype=np.int64)  # the last unit that mentioned each entity
+    first = 0
+    while first < len(unit):
+        current = unit[first]
+        last = first
+        while last < len(unit) and unit[last] == current:
+            marked_in[entity[last]] = current
+            last += 1
+        for mention in range(first, last):
+            subject = entity[mention]
+            for pair in range(subject_start[subject], subject_start[subject + 1]):
+                if marked_in[pair_object[pair]] == current:
+                    counts[pair] += 1
+        first = last
+    return counts
 
 
 @dataclass(frozen=True, eq=False)
@@ -315,6 +303,15 @@ def knowledge_frequency(connection: duckdb.DuckDBPyConnection, shard_dirs: list[
     finally:
         connection.unregister("frequency_triples")
     return frequency.select(pl.col(name).cast(pl.Int64) for name in FREQUENCY_COLUMNS)
+
+
+def load_kernels() -> None:
+    """Compile the counting kernels now, or load them from numba's cache, with numpy alone (see
+    :func:`~smi_assets.frequency.word_trie.load_kernels`). The step server calls this once
+    (``smi_assets.step_preload``), so shard steps forked from it skip the ~0.4 s a cold
+    process pays on its first count."""
+    load_matching_kernels()
+    SubjectObjectPairs.build(np.array([0]), np.array([1]), 2).cooccurrences(np.array([0, 0]), np.array([0, 1]))
 
 
 def count_corpus(document_frames: Iterable[pl.DataFrame], triples: pl.DataFrame, config: CountConfig) -> pl.DataFrame:

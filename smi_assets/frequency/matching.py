@@ -1,7 +1,8 @@
 """Which entities each co-occurrence unit mentions: unit splitting and multi-pattern matching.
 
-All entities of a shard are searched in one pass with polars' Aho-Corasick automaton
-(``str.extract_many``), never one search per triple per document. Two match modes:
+All entities of a batch of units are searched in one pass over its text by a compiled word
+trie (:mod:`smi_assets.frequency.word_trie`), never one search per triple per document. Two
+match modes:
 
 ``paper``
     The reference rule of the SMI paper's code, reproduced exactly: an entity is present in a
@@ -24,7 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import polars as pl
+
+from smi_assets.frequency.word_trie import WordTrie
 
 MatchMode = Literal["paper", "word"]
 CasePolicy = Literal["sensitive", "insensitive"]
@@ -32,9 +36,7 @@ Unit = Literal["document", "sentence", "window"]
 
 # Every maximal run of non-word characters (a run of two or more, or a single character
 # other than a plain space) becomes one space, so a text padded with a space each side is
-# reduced to its words joined and surrounded by single spaces. Single spaces, by far the
-# most common separator, are not matched at all, which keeps this one regex pass several
-# times faster than the automaton scan after it.
+# reduced to its words joined and surrounded by single spaces. Single spaces are left alone.
 _NON_WORD_RUN = r"[^\w]{2,}|[^\w ]"
 
 # A sentence ends at ., ! or ? (with any closing quotes or brackets) followed by whitespace,
@@ -81,7 +83,8 @@ def split_units(texts: pl.Series, unit: Unit, window_tokens: int = 64) -> pl.Ser
 
 def normalise_words(text: pl.Expr, case: CasePolicy) -> pl.Expr:
     """Reduce texts to their words joined by single spaces, padded with one space each side
-    (a text without words becomes one space)."""
+    (a text without words becomes one space). Surface forms become word-mode patterns this
+    way; the matcher splits unit texts into the same words itself, with the same ``\\w``."""
     if case == "insensitive":
         text = text.str.to_lowercase()
     # Padding first makes any leading or trailing non-word run part of a run the regex
@@ -113,9 +116,9 @@ def entity_patterns(triples: pl.DataFrame, mode: MatchMode, case: CasePolicy) ->
 
 @dataclass(frozen=True, eq=False)
 class EntityMatcher:
-    """The patterns of :func:`entity_patterns` coded once (sorted, with their entities), then
-    used on any number of batches of units. Polars still builds the automaton itself on each
-    call (about 10 ms for ParaRel's 13,000 names), one reason batches are tens of MB."""
+    """The patterns of :func:`entity_patterns` coded once (sorted, with their entities) into a
+    :class:`~smi_assets.frequency.word_trie.WordTrie`, then used on any number of batches of
+    units."""
 
     mode: MatchMode
     case: CasePolicy
@@ -127,6 +130,7 @@ class EntityMatcher:
     entity_by_code: pl.Series | None
     # Whether an entity has several patterns (aliases), so that one unit can match it twice.
     several_per_entity: bool
+    trie: WordTrie
 
     @classmethod
     def build(cls, patterns: pl.DataFrame, mode: MatchMode, case: CasePolicy) -> EntityMatcher:
@@ -138,36 +142,21 @@ class EntityMatcher:
         coded = patterns.select(pl.col("pattern").cast(pl.Enum(search_patterns)).to_physical(), "entity").sort("pattern")
         one_each = not coded.get_column("pattern").is_duplicated().any()
         several = bool(coded.get_column("entity").is_duplicated().any())
-        return cls(mode, case, search_patterns, coded, coded.get_column("entity") if one_each else None, several)
+        trie = WordTrie.build(search_patterns.to_list(), mode)
+        return cls(mode, case, search_patterns, coded, coded.get_column("entity") if one_each else None, several, trie)
 
     def find(self, units: pl.Series) -> pl.DataFrame:
         """The distinct (``unit``, ``entity``) pairs where the unit mentions the entity, in
-        unit order; ``unit`` is the row number in `units`. One automaton pass over all units
-        finds every (overlapping) occurrence of every pattern."""
+        unit order; ``unit`` is the row number in `units`."""
         if self.search_patterns.is_empty() or units.is_empty():
             return pl.DataFrame(schema={"unit": pl.UInt32, "entity": self.pattern_entities.schema["entity"]})
-        text = pl.col("text")
-        scanned = text if self.mode == "paper" else normalise_words(text, self.case)
-        # Matched strings are turned into integer pattern codes through an Enum cast, several
-        # times faster than joining on the strings themselves.
-        pattern_type = pl.Enum(self.search_patterns)
-        matches = (
-            pl.DataFrame({"text": units})
-            .with_row_index("unit")
-            .select(
-                "unit",
-                scanned.str.extract_many(self.search_patterns.implode(), overlapping=True)
-                .cast(pl.List(pattern_type))
-                .to_physical()
-                .list.unique()
-                .alias("pattern"),
-            )
-            .explode("pattern")
-            .drop_nulls("pattern")
-        )
+        texts = units.fill_null("")
+        if self.case == "insensitive":
+            texts = texts.str.to_lowercase()
+        unit, pattern = self.trie.find(texts)
+        matches = pl.DataFrame({"unit": unit, "pattern": pattern.astype(np.uint32)})
         if self.entity_by_code is not None:
-            entity = self.entity_by_code.gather(matches.get_column("pattern"))
-            found = pl.DataFrame({"unit": matches.get_column("unit"), "entity": entity})
+            found = pl.DataFrame({"unit": matches.get_column("unit"), "entity": self.entity_by_code.gather(matches.get_column("pattern"))})
         else:
             found = matches.join(self.pattern_entities, on="pattern", maintain_order="left").select("unit", "entity")
         # Distinct patterns per unit are distinct entities unless an entity has several
