@@ -27,8 +27,8 @@ from smi_assets.storage import write_atomic
 DOCUMENT_SCHEMA = {"doc_id": pl.Utf8, "text": pl.Utf8}
 _SHARD_ARROW_SCHEMA = pa.schema([("doc_id", pa.large_string()), ("text", pa.large_string())])
 # Streaming batch bounds: a batch closes at whichever comes first. 32 MB of text keeps the
-# counting stage's working set (texts, units, normalised copies, matches) a few hundred MB,
-# and large enough that per-batch set-up (building the automaton, about 10 ms) stays noise.
+# counting stage's working set (texts, units, their Arrow copy, matches) a few hundred MB,
+# and large enough that per-batch set-up (a few ms) stays noise.
 DEFAULT_BATCH_ROWS = 50_000
 DEFAULT_BATCH_BYTES = 32 * 2**20
 SHARD_HEAD_ROWS = 5  # documents kept in ShardStats.head, for previews

@@ -160,7 +160,7 @@ def _count_cooccurrences(unit, entity, subject_start, pair_object, n_entities):
 @dataclass(frozen=True, eq=False)
 class TripleCounter:
     """Everything about the triples that counting needs, prepared once (entity codes, the
-    automaton's patterns, the distinct subject/object pairs), then applied to a shard given
+    matcher's word trie, the distinct subject/object pairs), then applied to a shard given
     as any number of batches of documents. Units never span documents, so per-batch counts
     add up to exactly the counts of the whole shard."""
 

@@ -93,7 +93,7 @@ def normalise_words(text: pl.Expr, case: CasePolicy) -> pl.Expr:
 
 
 def entity_patterns(triples: pl.DataFrame, mode: MatchMode, case: CasePolicy) -> pl.DataFrame:
-    """The automaton's patterns: ``entity`` (canonical name) -> ``pattern`` (one row each pair).
+    """The matcher's patterns: ``entity`` (canonical name) -> ``pattern`` (one row each pair).
 
     An entity is identified by its canonical name, whether it appears as a subject or an
     object; in ``word`` mode its surface forms are the name plus every alias given for that
