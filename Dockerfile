@@ -36,6 +36,9 @@ COPY deploy deploy
 COPY workspace.yaml ./
 # Editable, so `sql/` and `dagster_home/` resolve next to the package as in a checkout.
 RUN pip install --no-deps -e . && mkdir -p "$DAGSTER_HOME" /data
+# Compile the counting kernels into numba's cache (smi_assets/frequency/__pycache__) now, so
+# no container pays the compilation (seconds) at its first count.
+RUN python -c "from smi_assets.frequency.counting import load_kernels; load_kernels()"
 
 EXPOSE 4000
 # The gRPC code server the webserver and daemon load definitions from (deploy/workspace.docker.yaml).
