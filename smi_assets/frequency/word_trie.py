@@ -174,7 +174,11 @@ class WordTrie:
     def find(self, units: pl.Series) -> tuple[np.ndarray, np.ndarray]:
         """The distinct (unit, pattern) pairs where the unit contains the pattern, in unit
         order: two arrays, the unit's row in `units` and the pattern's number."""
-        data, offsets = _utf8_buffers(units)
+        return self.find_in_buffers(*_utf8_buffers(units))
+
+    def find_in_buffers(self, data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`find` on the units' UTF-8 bytes back to back (`data`, uint8) and where each
+        starts (`offsets`, int64, one more than units)."""
         tables = (self.slots, self.key_bytes, self.bits, self.bits_shift)
         if self.mode == "paper":
             return _find_paper(data, offsets, self.n_patterns, *tables)
@@ -188,12 +192,7 @@ def load_kernels() -> None:
     text = np.frombuffer(b"in New York, USA", dtype=np.uint8)
     offsets = np.array([0, len(text)], dtype=np.int64)
     for mode, patterns in (("paper", [" New York", " USA"]), ("word", [" new york ", " usa "])):
-        trie = WordTrie.build(patterns, mode)
-        tables = (trie.slots, trie.key_bytes, trie.bits, trie.bits_shift)
-        if mode == "paper":
-            _find_paper(text, offsets, trie.n_patterns, *tables)
-        else:
-            _find_words(text, offsets, trie.n_patterns, trie.word_characters, trie.node_pattern, *tables)
+        WordTrie.build(patterns, mode).find_in_buffers(text, offsets)
 
 
 def _utf8_buffers(units: pl.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -366,10 +365,8 @@ def _find_paper(data, offsets, n_patterns, slots, key_bytes, bits, bits_shift):
 
 @numba.njit(cache=True, inline="always")
 def _code_point(data, position):
-    """The code point whose UTF-8 encoding starts at `position`, and its length in bytes."""
-    lead = data[position]
-    if lead < 0x80:
-        return np.int64(lead), 1
+    """The code point whose multi-byte UTF-8 encoding starts at `position`, and its length."""
+    lead = data[position]  # not ASCII: the caller handles those bytes itself
     if lead < 0xE0:
         return (np.int64(lead & 0x1F) << 6) | np.int64(data[position + 1] & 0x3F), 2
     if lead < 0xF0:
