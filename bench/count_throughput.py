@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 
 from smi_assets.frequency.counting import CountConfig, count_corpus, load_kernels
-from smi_assets.resources import DEFAULT_REFERENCE_DIR
+from smi_assets.orchestration.resources import DEFAULT_REFERENCE_DIR
 
 PARAREL = DEFAULT_REFERENCE_DIR / "smi" / "pararel_15classes.json"
 FILLER = (

@@ -21,7 +21,7 @@ import time
 
 import polars as pl
 
-from smi_assets.smi.forecast_evaluation import (
+from smi_assets.smi.forecast.evaluation import (
     PREDICTORS,
     evaluate_reference,
     side_by_side,

@@ -11,15 +11,14 @@ import argparse
 import importlib
 import sys
 
-from smi_assets.errors import InputError
+from smi_assets.common.errors import InputError
 
 # Modules that contribute subcommands, in the order they appear in `smi --help`.
 COMMAND_MODULES = (
-    "smi_assets.knowledge.commands",
     "smi_assets.frequency.commands",
     "smi_assets.smi.commands",
     "smi_assets.crossmodel.commands",
-    "smi_assets.checkpoints.commands",
+    "smi_assets.orchestration.commands",
     "smi_assets.reference_data.commands",
 )
 

@@ -2,7 +2,7 @@
 
 `smi_assets/defs/` is the `dg` defs folder (one folder per domain with its assets, checks and
 automation), loaded with `load_from_defs_folder`. Resources come from the ``SMI_*``
-environment (`smi_assets.resources`) and can be replaced whole, which is how tests point the
+environment (`smi_assets.orchestration.resources`) and can be replaced whole, which is how tests point the
 graph at a temporary data directory.
 """
 
@@ -15,13 +15,15 @@ from pathlib import Path
 import dagster as dg
 
 from smi_assets import defs as defs_folder
-from smi_assets.engine import executor_from_environment
-from smi_assets.resources import resources_from_environment
+from smi_assets.orchestration.engine import executor_from_environment
+from smi_assets.orchestration.resources import resources_from_environment
 
 # What the executor's fork server imports once, so each forked step process starts with it:
-# every module of the defs folder, and `smi_assets.step_preload`, which builds the definitions
+# every module of the defs folder, and `smi_assets.orchestration.step_preload`, which builds the definitions
 # (a second or so per step process otherwise).
-FORK_SERVER_PRELOAD = [module.name for module in pkgutil.walk_packages(defs_folder.__path__, f"{defs_folder.__name__}.")] + ["smi_assets.step_preload"]
+FORK_SERVER_PRELOAD = [module.name for module in pkgutil.walk_packages(defs_folder.__path__, f"{defs_folder.__name__}.")] + [
+    "smi_assets.orchestration.step_preload"
+]
 
 
 def build_definitions(resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from smi_assets.resources import DEFAULT_REFERENCE_DIR
+from smi_assets.orchestration.resources import DEFAULT_REFERENCE_DIR
 from smi_assets.smi.commands import add_commands
 
 REFERENCE_PARQUET = DEFAULT_REFERENCE_DIR / "smi" / "merge_outputs.parquet"

@@ -11,10 +11,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from smi_assets.common.errors import InputError
 from smi_assets.crossmodel import benchmark_table as bt
 from smi_assets.defs.crossmodel import assets as crossmodel
-from smi_assets.errors import InputError
-from smi_assets.resources import DEFAULT_REFERENCE_DIR, InputsResource, StorageResource
+from smi_assets.orchestration.resources import DEFAULT_REFERENCE_DIR, InputsResource, StorageResource
 
 OBS_HEADER = "Model,Model Family,Model Size (B),Pretraining Data Size (T),FLOPs (1E21),MMLU,GSM8K\n"
 

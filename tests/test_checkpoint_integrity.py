@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from smi_assets.checkpoints import store
-from smi_assets.errors import InputError
+from smi_assets.common.errors import InputError
 from training.config import ModelConfig
 from training.evaluation import load_checkpoint
 from training.model import build_model

@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from smi_assets.cli import main as smi_main
+from smi_assets.common.errors import InputError
 from smi_assets.corpus.sources import iter_documents, read_documents, write_shard_documents
-from smi_assets.errors import InputError
 from smi_assets.frequency.counting import (
     FREQUENCY_COLUMNS,
     SHARD_COUNTS_FILE,
@@ -31,7 +31,7 @@ from smi_assets.frequency.counting import (
     sum_shard_counts,
     write_shard_counts,
 )
-from smi_assets.resources import DEFAULT_REFERENCE_DIR
+from smi_assets.orchestration.resources import DEFAULT_REFERENCE_DIR
 
 ENTITIES = ["India", "Indiana", "New York", "York", "São Paulo", "東京", "Paris", "France", "a"]
 FILLERS = ["", "x", "ab", "\n", ",", "'s", "é", "City", "-", ". ", "the"]

@@ -17,12 +17,13 @@ import duckdb
 import pytest
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
+from smi_assets.common.errors import InputError
+from smi_assets.common.storage import validate_partition_key
 from smi_assets.definitions import build_definitions
 from smi_assets.defs.automation.sensors import inputs_sensor
-from smi_assets.errors import InputError
-from smi_assets.observe import CORPUS_FILE, REFERENCE_TABLES, TEMPLATES_FILE, observe_and_register
-from smi_assets.partitions import checkpoint_partitions, corpus_shards, validate_partition_key
-from smi_assets.resources import (
+from smi_assets.orchestration.observe import CORPUS_FILE, REFERENCE_TABLES, TEMPLATES_FILE, observe_and_register
+from smi_assets.orchestration.partitions import checkpoint_partitions, corpus_shards
+from smi_assets.orchestration.resources import (
     RESOURCE_CLASSES,
     InputsResource,
     ModelingResource,
@@ -329,7 +330,7 @@ def test_run_default_materializes_the_graph_with_progress_and_reruns_without_dup
 
 def test_skipped_bad_records_are_logged_and_reported(tmp_path):
     from smi_assets.defs.corpus import assets as corpus
-    from smi_assets.pipeline import skipped_records
+    from smi_assets.orchestration.pipeline import skipped_records
 
     corpus_dir = tmp_path / "corpus"
     corpus_dir.mkdir()
@@ -369,7 +370,7 @@ def test_the_synthetic_world_can_be_asked_with_an_edited_templates_file(tmp_path
     templates file is observed by its content and an edit changes nothing but it."""
     from smi_assets.cli import main
     from smi_assets.knowledge.loaders import load_templates
-    from smi_assets.observe import HashCache, input_versions
+    from smi_assets.orchestration.observe import HashCache, input_versions
 
     templates = tmp_path / "templates.json"
     assert main(["export-templates", str(templates)]) == 0

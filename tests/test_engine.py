@@ -10,8 +10,8 @@ import time
 
 import dagster as dg
 
-from smi_assets.engine import DASK_SCHEDULER_SETTING, executor_from_environment, start_local_step_server
-from smi_assets.resources import StorageResource
+from smi_assets.orchestration.engine import DASK_SCHEDULER_SETTING, executor_from_environment, start_local_step_server
+from smi_assets.orchestration.resources import StorageResource
 
 
 @dg.op
@@ -36,7 +36,7 @@ def test_one_setting_switches_between_local_processes_and_dask():
 # In a fresh interpreter: the fork server is one per process, and pytest's may already run.
 STEP_SERVER_PROBE = """
 import multiprocessing, sys
-from smi_assets.engine import start_local_step_server
+from smi_assets.orchestration.engine import start_local_step_server
 
 def preloaded(queue):
     queue.put("colorsys" in sys.modules)
@@ -66,7 +66,7 @@ def test_run_default_reaches_the_step_server_before_the_heavy_imports():
     # `smi run-default` starts the fork server as its first step; whatever importing the
     # pipeline module costs comes before that, on the critical path of every run.
     heavy = ("torch", "transformers", "sklearn")
-    check = f"import sys, smi_assets.pipeline; print([name for name in {heavy!r} if name in sys.modules])"
+    check = f"import sys, smi_assets.orchestration.pipeline; print([name for name in {heavy!r} if name in sys.modules])"
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

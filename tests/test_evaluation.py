@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
-from smi_assets.errors import InputError
+from smi_assets.common.errors import InputError
 from training.config import DecodingConfig, ModelConfig, TrainConfig
 from training.evaluation import (
     answer_in_continuation,

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from scipy.special import expit
 
-from smi_assets.smi.forecast import (
+from smi_assets.smi.forecast.counts_model import (
     FORECAST_COLUMNS,
     LogParamsLines,
     SizeConditionedForecaster,

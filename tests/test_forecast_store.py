@@ -9,14 +9,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from smi_assets.smi.forecast_runs import (
+from smi_assets.smi.forecast.runs import (
     BACKTEST_COLUMNS,
     FORECAST_ROW_COLUMNS,
     backtest_forecast,
     calibration_bins,
     forecast_per_question,
 )
-from smi_assets.smi.forecast_store import (
+from smi_assets.smi.forecast.store import (
     backtest_calibration,
     backtest_results,
     forecasts_to_backtest,

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from smi_assets.instance import (
+from smi_assets.orchestration.instance import (
     INSTANCE_SETTING,
     POSTGRES_URL_SETTING,
     instance_kind,
@@ -20,7 +20,7 @@ from smi_assets.instance import (
     prepare_dagster_home,
     redact_password,
 )
-from smi_assets.maintenance import RUN_PID_TAG, fail_orphaned_runs, run_owner_tags
+from smi_assets.orchestration.maintenance import RUN_PID_TAG, fail_orphaned_runs, run_owner_tags
 
 
 def test_both_templates_keep_the_pool_and_run_limits_and_monitor_runs():

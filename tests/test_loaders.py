@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from smi_assets.common.errors import InputError
 from smi_assets.corpus.sources import (
     corpus_shards,
     iter_documents,
@@ -17,7 +18,6 @@ from smi_assets.corpus.sources import (
     read_saved_dataset,
     shard_name_for,
 )
-from smi_assets.errors import InputError
 from smi_assets.knowledge.loaders import (
     load_templates,
     load_triples,
@@ -26,7 +26,7 @@ from smi_assets.knowledge.loaders import (
     validate_triples,
 )
 from smi_assets.knowledge.questions import build_questions
-from smi_assets.resources import DEFAULT_REFERENCE_DIR
+from smi_assets.orchestration.resources import DEFAULT_REFERENCE_DIR
 
 PARAREL = DEFAULT_REFERENCE_DIR / "smi" / "pararel_15classes.json"
 TEMPLATES = DEFAULT_REFERENCE_DIR / "smi" / "multi_templates.json"

@@ -8,9 +8,9 @@ import subprocess
 
 import dagster as dg
 
-from smi_assets.maintenance import RUN_HOST_TAG, RUN_PID_TAG, fail_orphaned_runs, prune, stale_partitions
-from smi_assets.partitions import checkpoint_partitions, corpus_shards
-from smi_assets.resources import InputsResource, ModelingResource, StorageResource
+from smi_assets.orchestration.maintenance import RUN_HOST_TAG, RUN_PID_TAG, fail_orphaned_runs, prune, stale_partitions
+from smi_assets.orchestration.partitions import checkpoint_partitions, corpus_shards
+from smi_assets.orchestration.resources import InputsResource, ModelingResource, StorageResource
 
 
 def _dead_pid() -> int:
@@ -73,8 +73,8 @@ def test_a_step_blocked_by_a_pool_is_announced_then_given_up_on_naming_the_holde
 
     import pytest
 
-    from smi_assets.pipeline import RunWatcher
-    from smi_assets.progress import TerminalProgress
+    from smi_assets.orchestration.pipeline import RunWatcher
+    from smi_assets.orchestration.progress import TerminalProgress
 
     with dg.instance_for_test() as instance:
         job = dg.define_asset_job("any").resolve(asset_graph=dg.Definitions(assets=[dg.AssetSpec("x")]).resolve_asset_graph())

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from smi_assets.metadata import INLINE_MARKDOWN_LIMIT, plot_metadata, sparkline  # noqa: E402
+from smi_assets.orchestration.metadata import INLINE_MARKDOWN_LIMIT, plot_metadata, sparkline  # noqa: E402
 
 
 def _svg(markdown: str) -> str:

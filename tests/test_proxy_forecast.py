@@ -12,8 +12,8 @@ import pytest
 from scipy.special import expit
 
 from smi_assets.smi.fit import r_squared
-from smi_assets.smi.forecast import SizeConditionedForecaster
-from smi_assets.smi.forecast_evaluation import (
+from smi_assets.smi.forecast.counts_model import SizeConditionedForecaster
+from smi_assets.smi.forecast.evaluation import (
     EVALUATION_COLUMNS,
     evaluate_reference,
     proxy_sets,
@@ -21,8 +21,8 @@ from smi_assets.smi.forecast_evaluation import (
     score_predictions,
     target_predictions,
 )
+from smi_assets.smi.forecast.proxy import ProxyForecaster, aggregate_forecast
 from smi_assets.smi.metrics import prompt_echo
-from smi_assets.smi.proxy_forecast import ProxyForecaster, aggregate_forecast
 from smi_assets.smi.reference import load_reference
 from tests.conftest import REFERENCE_PARQUET
 

@@ -18,7 +18,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from smi_assets.errors import InputError
+from smi_assets.common.errors import InputError
+from smi_assets.orchestration.resources import DEFAULT_REFERENCE_DIR, InputsResource
 from smi_assets.reference_data import commands
 from smi_assets.reference_data.fetch import (
     fetch_reference,
@@ -26,7 +27,6 @@ from smi_assets.reference_data.fetch import (
     reference_dir,
 )
 from smi_assets.reference_data.manifest import REFERENCE_FILES, ReferenceFile, Upstream
-from smi_assets.resources import DEFAULT_REFERENCE_DIR, InputsResource
 
 pytestmark = pytest.mark.skipif(not (DEFAULT_REFERENCE_DIR / "smi").is_dir(), reason=f"reference data not found at {DEFAULT_REFERENCE_DIR}")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from smi_assets.errors import InputError
+from smi_assets.common.errors import InputError
 from smi_assets.smi.reference import load_reference
 
 

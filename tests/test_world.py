@@ -9,8 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from smi_assets.common.errors import InputError
 from smi_assets.corpus.world import PREFIX_TRAPS, RELATIONS, WorldConfig, build_world
-from smi_assets.errors import InputError
 from smi_assets.knowledge.questions import build_questions
 
 SMALL = WorldConfig(seed=3, n_people=40, n_shards=3, max_exposure=120)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 import polars as pl
 
-from smi_assets.sql import load_sql, transaction
+from smi_assets.common.sql import load_sql, transaction
 from training import weights
 
 SCORE_COLUMNS = ["idx", "rel", "template_id", "sample", "prompt", "continuation", "correct"]

@@ -1,7 +1,7 @@
 """Corpus documents from local files (JSON lines, Parquet) or a saved Hugging Face dataset.
 
 Every reader returns the shared Documents shape (``doc_id: Utf8, text: Utf8``). Bad records
-raise :class:`~smi_assets.errors.InputError` naming the file and its line (JSON lines, 1-based)
+raise :class:`~smi_assets.common.errors.InputError` naming the file and its line (JSON lines, 1-based)
 or row (Parquet and datasets, 1-based); with ``on_error="skip"`` they are skipped and counted.
 An empty file is an error in both modes: it has no records to skip, and a shard that silently
 turns empty would erase its counts downstream.
@@ -21,8 +21,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from smi_assets.errors import InputError, LoadResult, OnError
-from smi_assets.storage import write_atomic
+from smi_assets.common.errors import InputError, LoadResult, OnError
+from smi_assets.common.storage import write_atomic
 
 DOCUMENT_SCHEMA = {"doc_id": pl.Utf8, "text": pl.Utf8}
 _SHARD_ARROW_SCHEMA = pa.schema([("doc_id", pa.large_string()), ("text", pa.large_string())])

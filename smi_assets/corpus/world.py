@@ -46,7 +46,7 @@ from functools import cache, lru_cache
 import numpy as np
 import polars as pl
 
-from smi_assets.errors import InputError
+from smi_assets.common.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from smi_assets.errors import InputError
-from smi_assets.sql import load_sql
+from smi_assets.common.errors import InputError
+from smi_assets.common.sql import load_sql
 
 MODELS_SCHEMA = {
     "source": pl.Utf8, "model": pl.Utf8, "family": pl.Utf8,

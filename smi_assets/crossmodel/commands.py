@@ -11,8 +11,8 @@ from pathlib import Path
 
 import polars as pl
 
-from smi_assets.errors import InputError
-from smi_assets.storage import write_csv_atomic
+from smi_assets.common.errors import InputError
+from smi_assets.common.storage import write_csv_atomic
 
 
 def side_path(out: str | Path, suffix: str) -> Path:

@@ -8,8 +8,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from smi_assets.common.storage import write_parquet_atomic
 from smi_assets.frequency.counting import CountConfig, ShardCounts, TripleCounter, count_documents_file, sum_shard_counts
-from smi_assets.storage import write_parquet_atomic
 
 
 def run_count(args: argparse.Namespace) -> int:

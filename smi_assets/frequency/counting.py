@@ -23,8 +23,10 @@ import numba
 import numpy as np
 import polars as pl
 
+from smi_assets.common.errors import OnError
+from smi_assets.common.sql import load_sql
+from smi_assets.common.storage import write_parquet_atomic
 from smi_assets.corpus.sources import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, iter_documents
-from smi_assets.errors import OnError
 from smi_assets.frequency.matching import (
     CasePolicy,
     EntityMatcher,
@@ -34,8 +36,6 @@ from smi_assets.frequency.matching import (
     split_units,
 )
 from smi_assets.frequency.word_trie import load_kernels as load_matching_kernels
-from smi_assets.sql import load_sql
-from smi_assets.storage import write_parquet_atomic
 
 # The file each shard's counts are written to, inside the directory the caller gives.
 SHARD_COUNTS_FILE = "knowledge_counts.parquet"
@@ -308,7 +308,7 @@ def knowledge_frequency(connection: duckdb.DuckDBPyConnection, shard_dirs: list[
 def load_kernels() -> None:
     """Compile the counting kernels now, or load them from numba's cache, with numpy alone (see
     :func:`~smi_assets.frequency.word_trie.load_kernels`). The step server calls this once
-    (``smi_assets.step_preload``), so shard steps forked from it skip the ~0.4 s a cold
+    (``smi_assets.orchestration.step_preload``), so shard steps forked from it skip the ~0.4 s a cold
     process pays on its first count."""
     load_matching_kernels()
     SubjectObjectPairs.build(np.array([0]), np.array([1]), 2).cooccurrences(np.array([0, 0]), np.array([0, 1]))

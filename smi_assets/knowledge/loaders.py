@@ -25,8 +25,8 @@ from typing import Literal
 
 import polars as pl
 
-from smi_assets.errors import InputError, LoadResult, OnError
-from smi_assets.storage import write_text_atomic
+from smi_assets.common.errors import InputError, LoadResult, OnError
+from smi_assets.common.storage import write_text_atomic
 
 TRIPLE_SCHEMA = {
     "idx": pl.Int64,

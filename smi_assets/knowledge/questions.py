@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from smi_assets.errors import InputError
+from smi_assets.common.errors import InputError
 
 QUESTION_SCHEMA = {
     "idx": pl.Int64,

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import polars as pl
 
-from smi_assets.errors import InputError
+from smi_assets.common.errors import InputError
+from smi_assets.common.storage import file_sha256, write_atomic
 from smi_assets.reference_data.manifest import REFERENCE_FILES, ReferenceFile, Upstream
-from smi_assets.storage import file_sha256, write_atomic
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
 REFERENCE_DIR_ENV = "SMI_REFERENCE_DIR"

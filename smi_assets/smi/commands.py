@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from functools import partial
 
+from smi_assets.common.storage import write_csv_atomic
 from smi_assets.smi.fit import fit_table
 from smi_assets.smi.metrics import VARIANTS
 from smi_assets.smi.reference import load_reference, reference_fits
-from smi_assets.storage import write_csv_atomic
 
 
 def run_fit_reference(args: argparse.Namespace) -> int:
@@ -25,8 +25,8 @@ def family_list(text: str) -> list[str]:
 
 def run_forecast_reference(args: argparse.Namespace) -> int:
     # Imported here: scipy and scikit-learn would slow down `smi --help`.
-    from smi_assets.smi.forecast_evaluation import evaluate_reference, side_by_side
-    from smi_assets.smi.proxy_forecast import ProxyForecaster
+    from smi_assets.smi.forecast.evaluation import evaluate_reference, side_by_side
+    from smi_assets.smi.forecast.proxy import ProxyForecaster
 
     if args.proxy_ratio and args.train_family and family_list(args.train_family) != family_list(args.test_family):
         raise SystemExit("--train-family does not apply with --proxy-ratio: the proxies come from each target's own family")

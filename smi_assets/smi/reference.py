@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from smi_assets.errors import InputError
+from smi_assets.common.errors import InputError
 from smi_assets.smi.fit import FitResult, fit_methods
 
 # Original column -> project column (docs/ARCHITECTURE.md, "Knowledge frequency").

@@ -13,8 +13,8 @@ from smi_assets.definitions import build_definitions
 from smi_assets.defs.corpus.assets import corpus_documents
 from smi_assets.defs.frequency.assets import knowledge_frequency, shard_knowledge_counts
 from smi_assets.defs.knowledge.assets import cbqa_questions, knowledge_triples
-from smi_assets.engine import executor_from_environment
-from smi_assets.partitions import corpus_shards
+from smi_assets.orchestration.engine import executor_from_environment
+from smi_assets.orchestration.partitions import corpus_shards
 
 JOBS = {
     "knowledge_job": dict(selection=dg.AssetSelection.assets(knowledge_triples, cbqa_questions)),

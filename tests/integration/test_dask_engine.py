@@ -24,11 +24,11 @@ from services import dask_cluster, free_port
 
 from smi_assets.corpus import world
 from smi_assets.defs.frequency.assets import count_config
-from smi_assets.engine import DASK_SCHEDULER_SETTING, connect_to_scheduler
 from smi_assets.frequency import counting
-from smi_assets.instance import prepare_dagster_home
-from smi_assets.partitions import corpus_shards, expected_shards, register_missing, world_config
-from smi_assets.resources import resources_from_environment
+from smi_assets.orchestration.engine import DASK_SCHEDULER_SETTING, connect_to_scheduler
+from smi_assets.orchestration.instance import prepare_dagster_home
+from smi_assets.orchestration.partitions import corpus_shards, expected_shards, register_missing, world_config
+from smi_assets.orchestration.resources import resources_from_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCK_MESSAGE = re.compile(r"DuckDB writer lock (acquired|released) at ([0-9.]+)")

@@ -19,9 +19,9 @@ import dagster as dg
 import pytest
 from services import free_port, stop_process
 
-from smi_assets.errors import ServiceUnavailableError
-from smi_assets.instance import POSTGRES_URL_SETTING, prepare_dagster_home
-from smi_assets.maintenance import fail_orphaned_runs, run_owner_tags
+from smi_assets.common.errors import ServiceUnavailableError
+from smi_assets.orchestration.instance import POSTGRES_URL_SETTING, prepare_dagster_home
+from smi_assets.orchestration.maintenance import fail_orphaned_runs, run_owner_tags
 
 DEFINITIONS_FILE = Path(__file__).with_name("daemon_definitions.py")
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from smi_assets.resources import REPO_ROOT
+from smi_assets.orchestration.resources import REPO_ROOT
 
 selenium = pytest.importorskip("selenium", reason="selenium is not installed (.ci/run installs it)")
 from selenium import webdriver  # noqa: E402

@@ -5,7 +5,7 @@
   dynamic partitions, and records an observation of each input file whose content hash
   changed. It starts no runs itself.
 - `smi_automation` is Dagster's declarative-automation sensor: it evaluates the condition each
-  asset declares (`smi_assets.automation`) and requests runs of exactly the partitions whose
+  asset declares (`smi_assets.orchestration.automation`) and requests runs of exactly the partitions whose
   inputs changed, including the nightly re-scoring of every checkpoint.
 
 Sensors only run under a daemon with a persistent ``DAGSTER_HOME`` (see the README).
@@ -13,9 +13,9 @@ Sensors only run under a daemon with a persistent ``DAGSTER_HOME`` (see the READ
 
 import dagster as dg
 
-from smi_assets.automation import SETTINGS
-from smi_assets.observe import observe_and_register
-from smi_assets.resources import InputsResource, ModelingResource, StorageResource
+from smi_assets.orchestration.automation import SETTINGS
+from smi_assets.orchestration.observe import observe_and_register
+from smi_assets.orchestration.resources import InputsResource, ModelingResource, StorageResource
 
 
 @dg.sensor(

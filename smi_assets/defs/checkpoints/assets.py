@@ -16,15 +16,15 @@ import matplotlib.pyplot as plt
 import polars as pl
 from transformers.utils import logging as transformers_logging
 
-from smi_assets.automation import rescored, trained_when_new
 from smi_assets.checkpoints import store, train_process
+from smi_assets.common.errors import InputError
 from smi_assets.defs.corpus.assets import corpus_documents
 from smi_assets.defs.knowledge.assets import cbqa_questions
-from smi_assets.errors import InputError
-from smi_assets.metadata import offending_rows_check, plot_metadata, table_preview
-from smi_assets.partitions import checkpoint_partitions, corpus_shards, incoming_checkpoint_folders
-from smi_assets.progress import progress_logger
-from smi_assets.resources import ModelingResource, StorageResource
+from smi_assets.orchestration.automation import rescored, trained_when_new
+from smi_assets.orchestration.metadata import offending_rows_check, plot_metadata, table_preview
+from smi_assets.orchestration.partitions import checkpoint_partitions, corpus_shards, incoming_checkpoint_folders
+from smi_assets.orchestration.progress import progress_logger
+from smi_assets.orchestration.resources import ModelingResource, StorageResource
 from training import data as training_data
 from training.config import TrainConfig
 from training.evaluation import evaluate_cbqa, load_checkpoint

@@ -5,14 +5,14 @@ from collections.abc import Iterable
 import dagster as dg
 import polars as pl
 
-from smi_assets.automation import derived
+from smi_assets.common.errors import InputError
+from smi_assets.common.storage import file_fingerprint
 from smi_assets.corpus import sources, world
-from smi_assets.errors import InputError
-from smi_assets.metadata import skipped_records_metadata, table_preview
-from smi_assets.observe import CORPUS_FILE, current_versions, observable_input
-from smi_assets.partitions import corpus_shards, expected_shards, world_config
-from smi_assets.resources import InputsResource, StorageResource
-from smi_assets.storage import file_fingerprint
+from smi_assets.orchestration.automation import derived
+from smi_assets.orchestration.metadata import skipped_records_metadata, table_preview
+from smi_assets.orchestration.observe import CORPUS_FILE, current_versions, observable_input
+from smi_assets.orchestration.partitions import corpus_shards, expected_shards, world_config
+from smi_assets.orchestration.resources import InputsResource, StorageResource
 
 
 @observable_input(

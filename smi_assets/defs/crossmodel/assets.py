@@ -14,7 +14,8 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from smi_assets.automation import derived
+from smi_assets.common.sql import load_sql, sql_statements, transaction
+from smi_assets.common.storage import frame_fingerprint
 from smi_assets.crossmodel import benchmark_table as bt
 from smi_assets.crossmodel.cpp import cpp_inputs, evaluate_cpp
 from smi_assets.crossmodel.design_factors import design_data, evaluate_design_factors
@@ -24,11 +25,10 @@ from smi_assets.crossmodel.obs_scaling import (
     evaluate_obs_scaling,
     obs_scaling_data,
 )
-from smi_assets.metadata import plot_metadata, table_preview
-from smi_assets.observe import REFERENCE_TABLES
-from smi_assets.resources import InputsResource, StorageResource
-from smi_assets.sql import load_sql, sql_statements, transaction
-from smi_assets.storage import frame_fingerprint
+from smi_assets.orchestration.automation import derived
+from smi_assets.orchestration.metadata import plot_metadata, table_preview
+from smi_assets.orchestration.observe import REFERENCE_TABLES
+from smi_assets.orchestration.resources import InputsResource, StorageResource
 
 GROUP = "crossmodel"
 OBSSCALING_SOURCE, CPP_SOURCE, NJS_SOURCE = "obsscaling", "cpp", "not_just_scaling"

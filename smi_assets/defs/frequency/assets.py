@@ -5,15 +5,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 
-from smi_assets.automation import derived
+from smi_assets.common.storage import file_fingerprint, publish_snapshot
 from smi_assets.defs.corpus.assets import corpus_documents
 from smi_assets.defs.knowledge.assets import knowledge_triples
 from smi_assets.frequency.counting import CountConfig, count_shard_file, write_shard_counts
 from smi_assets.frequency.counting import knowledge_frequency as sum_shard_counts
-from smi_assets.metadata import offending_rows_check, plot_metadata, table_preview
-from smi_assets.partitions import corpus_shards, expected_shards
-from smi_assets.resources import CountingResource, InputsResource, StorageResource
-from smi_assets.storage import file_fingerprint, publish_snapshot
+from smi_assets.orchestration.automation import derived
+from smi_assets.orchestration.metadata import offending_rows_check, plot_metadata, table_preview
+from smi_assets.orchestration.partitions import corpus_shards, expected_shards
+from smi_assets.orchestration.resources import CountingResource, InputsResource, StorageResource
 
 
 def count_config(counting_resource: CountingResource) -> CountConfig:

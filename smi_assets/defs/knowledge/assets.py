@@ -4,14 +4,14 @@ counted and the CBQA questions about them."""
 import dagster as dg
 import polars as pl
 
-from smi_assets.automation import derived
+from smi_assets.common.storage import file_fingerprint, publish_snapshot
 from smi_assets.corpus import world
 from smi_assets.knowledge import loaders, questions
-from smi_assets.metadata import offending_rows_check, skipped_records_metadata, table_preview
-from smi_assets.observe import TEMPLATES_FILE, TRIPLES_FILE, current_versions, observable_input
-from smi_assets.partitions import world_config
-from smi_assets.resources import InputsResource, StorageResource
-from smi_assets.storage import file_fingerprint, publish_snapshot
+from smi_assets.orchestration.automation import derived
+from smi_assets.orchestration.metadata import offending_rows_check, skipped_records_metadata, table_preview
+from smi_assets.orchestration.observe import TEMPLATES_FILE, TRIPLES_FILE, current_versions, observable_input
+from smi_assets.orchestration.partitions import world_config
+from smi_assets.orchestration.resources import InputsResource, StorageResource
 
 
 @observable_input(

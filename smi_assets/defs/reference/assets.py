@@ -3,8 +3,8 @@ does not make. The SMI paper's fits and the cross-model benchmark tables read th
 
 import dagster as dg
 
-from smi_assets.observe import REFERENCE_TABLES, current_versions, observable_input
-from smi_assets.resources import InputsResource
+from smi_assets.orchestration.observe import REFERENCE_TABLES, current_versions, observable_input
+from smi_assets.orchestration.resources import InputsResource
 
 
 @observable_input(

@@ -16,20 +16,22 @@ import numpy as np
 import polars as pl
 from matplotlib.ticker import NullFormatter
 
-from smi_assets.automation import derived
 from smi_assets.checkpoints import store
+from smi_assets.common.sql import load_sql
 from smi_assets.defs.checkpoints.assets import TRAINING_INPUTS_FILE, cbqa_scores, checkpoints
 from smi_assets.defs.corpus.assets import corpus_documents
 from smi_assets.defs.frequency.assets import knowledge_frequency
 from smi_assets.defs.knowledge.assets import knowledge_triples
-from smi_assets.metadata import offending_rows_check, plot_metadata, table_preview
-from smi_assets.observe import REFERENCE_TABLES
-from smi_assets.partitions import checkpoint_partitions, corpus_shards
-from smi_assets.resources import InputsResource, ModelingResource, StorageResource
+from smi_assets.orchestration.automation import derived
+from smi_assets.orchestration.metadata import offending_rows_check, plot_metadata, table_preview
+from smi_assets.orchestration.observe import REFERENCE_TABLES
+from smi_assets.orchestration.partitions import checkpoint_partitions, corpus_shards
+from smi_assets.orchestration.resources import InputsResource, ModelingResource, StorageResource
 from smi_assets.smi.fit import fit_methods, fit_table
-from smi_assets.smi.forecast import SizeConditionedForecaster, leave_one_size_out
-from smi_assets.smi.forecast_runs import backtest_forecast, forecast_per_question
-from smi_assets.smi.forecast_store import (
+from smi_assets.smi.forecast.counts_model import SizeConditionedForecaster, leave_one_size_out
+from smi_assets.smi.forecast.proxy import ProxyForecaster, aggregate_forecast
+from smi_assets.smi.forecast.runs import backtest_forecast, forecast_per_question
+from smi_assets.smi.forecast.store import (
     backtest_calibration,
     backtest_results,
     ensure_forecast_tables,
@@ -39,9 +41,7 @@ from smi_assets.smi.forecast_store import (
     stored_forecast,
 )
 from smi_assets.smi.metrics import compute_metrics
-from smi_assets.smi.proxy_forecast import ProxyForecaster, aggregate_forecast
 from smi_assets.smi.reference import load_reference, reference_fits
-from smi_assets.sql import load_sql
 from training.config import PLANNED_CONFIGS
 from training.data import corpus_sha256
 from training.model import build_model, count_parameters

@@ -24,7 +24,8 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
-from smi_assets.partitions import (
+from smi_assets.common.storage import file_sha256
+from smi_assets.orchestration.partitions import (
     checkpoint_partitions,
     corpus_shards,
     expected_checkpoints,
@@ -32,8 +33,7 @@ from smi_assets.partitions import (
     register_missing,
     world_config,
 )
-from smi_assets.resources import InputsResource, ModelingResource, StorageResource
-from smi_assets.storage import file_sha256
+from smi_assets.orchestration.resources import InputsResource, ModelingResource, StorageResource
 
 CORPUS_FILE = dg.AssetKey("corpus_file")
 TRIPLES_FILE = dg.AssetKey("triples_file")

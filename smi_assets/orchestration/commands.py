@@ -1,4 +1,5 @@
-"""`smi run-default` and `smi report`: the whole asset graph, and what it produced."""
+"""The commands that read the pipeline's settings and instance: `smi run-default`, `smi report`,
+`smi prune`, and `smi export-templates` (the configured synthetic world's templates)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 def run_default_command(args: argparse.Namespace) -> int:
     # Imports Dagster and torch: keep `smi --help` fast.
-    from smi_assets.pipeline import open_instance, run_default
+    from smi_assets.orchestration.pipeline import open_instance, run_default
 
     # The executor's step processes read their settings from the environment too.
     os.environ["SMI_DATA_DIR"] = str(Path(args.data_dir).resolve())
@@ -20,8 +21,8 @@ def run_default_command(args: argparse.Namespace) -> int:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from smi_assets.pipeline import open_instance, report
-    from smi_assets.resources import resources_from_environment
+    from smi_assets.orchestration.pipeline import open_instance, report
+    from smi_assets.orchestration.resources import resources_from_environment
 
     resources = resources_from_environment({**os.environ, "SMI_DATA_DIR": args.data_dir})
     summary = report(resources["storage"], resources["modeling"], open_instance(Path(args.data_dir)))
@@ -47,9 +48,9 @@ def report_command(args: argparse.Namespace) -> int:
 
 
 def prune_command(args: argparse.Namespace) -> int:
-    from smi_assets.maintenance import prune, stale_partitions
-    from smi_assets.pipeline import open_instance
-    from smi_assets.resources import resources_from_environment
+    from smi_assets.orchestration.maintenance import prune, stale_partitions
+    from smi_assets.orchestration.pipeline import open_instance
+    from smi_assets.orchestration.resources import resources_from_environment
 
     resources = resources_from_environment({**os.environ, "SMI_DATA_DIR": args.data_dir})
     instance = open_instance(Path(args.data_dir))
@@ -65,6 +66,18 @@ def prune_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export_templates(args: argparse.Namespace) -> int:
+    from smi_assets.corpus import world
+    from smi_assets.knowledge.loaders import save_templates
+    from smi_assets.orchestration.partitions import world_config
+    from smi_assets.orchestration.resources import resources_from_environment
+
+    templates = world.build_world(world_config(resources_from_environment()["inputs"])).templates
+    path = save_templates(templates, args.path)
+    print(f"wrote {sum(map(len, templates.values()))} templates of {len(templates)} relations to {path}; set SMI_TEMPLATES_PATH={path} to ask with them")
+    return 0
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser("run-default", help="materialize the whole asset graph (all partitions), as the UI would, with progress")
     run.add_argument("--data-dir", default="data", help="where data, the DuckDB file and (unless DAGSTER_HOME is set) the Dagster instance live")
@@ -77,3 +90,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     cleanup.add_argument("--data-dir", default="data")
     cleanup.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     cleanup.set_defaults(run=prune_command)
+    export = subparsers.add_parser(
+        "export-templates",
+        help="write the synthetic world's cloze templates to a JSON file",
+        description="With SMI_TEMPLATES_PATH pointing at the file, the synthetic world's questions come from it: "
+        "edit it and, under `dagster dev`, only cbqa_questions and its dependents rematerialize.",
+    )
+    export.add_argument("path", help="the JSON file to write (relation -> list of templates with [S])")
+    export.set_defaults(run=run_export_templates)

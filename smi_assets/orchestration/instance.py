@@ -14,14 +14,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from smi_assets.errors import ServiceUnavailableError
-from smi_assets.storage import write_text_atomic
+from smi_assets.common.errors import ServiceUnavailableError
+from smi_assets.common.storage import write_text_atomic
 
 INSTANCE_SETTING = "SMI_INSTANCE"
 POSTGRES_URL_SETTING = "SMI_POSTGRES_URL"
 # dagster-postgres speaks psycopg2, and SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3.
 POSTGRES_SCHEME = "postgresql+psycopg2://"
-TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "dagster_home"
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "dagster_home"
 TEMPLATES = {
     "sqlite": TEMPLATE_DIR / "dagster.yaml",
     "postgres": TEMPLATE_DIR / "dagster.postgres.yaml",

@@ -2,35 +2,26 @@
 
 Shards and checkpoints appear while the project lives (a new corpus file, a model dropped
 into the watched folder), so both are dynamic. A partition key names a file or folder inside
-the data directory, so it must be a plain name: `validate_partition_key` refuses anything
-with a path separator or a leading dot (``..``, hidden files).
+the data directory, so it must be a plain name: `validate_partition_key`
+(`smi_assets.common.storage`) refuses anything with a path separator or a leading dot
+(``..``, hidden files).
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from smi_assets.common.storage import PLAIN_NAME, validate_partition_key
 from smi_assets.corpus import sources, world
-from smi_assets.errors import InputError
 
 if TYPE_CHECKING:
-    from smi_assets.resources import InputsResource, ModelingResource, StorageResource
+    from smi_assets.orchestration.resources import InputsResource, ModelingResource, StorageResource
 
 corpus_shards = dg.DynamicPartitionsDefinition(name="corpus_shards")
 checkpoint_partitions = dg.DynamicPartitionsDefinition(name="checkpoints")
-
-PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=+-]{0,127}")
-
-
-def validate_partition_key(key: str) -> str:
-    """`key` when it is a plain file name (letters, digits, ``_.=+-``, not starting with a dot)."""
-    if not PLAIN_NAME.fullmatch(key) or ".." in key:
-        raise InputError(key, "a shard or checkpoint name must be a plain name (letters, digits, '_.=+-'; no '/', no '..', no leading dot)")
-    return key
 
 
 def world_config(inputs: InputsResource) -> world.WorldConfig:

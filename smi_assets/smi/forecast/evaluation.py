@@ -26,13 +26,13 @@ from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 
 from smi_assets.smi.fit import r_squared
-from smi_assets.smi.forecast import (
+from smi_assets.smi.forecast.counts_model import (
     FREQUENCY_COLUMNS,
     LogParamsLines,
     logit_shift_to_mean,
 )
+from smi_assets.smi.forecast.proxy import PROXY_COLUMNS, ProxyForecaster, smoothed_logit
 from smi_assets.smi.metrics import prompt_echo
-from smi_assets.smi.proxy_forecast import PROXY_COLUMNS, ProxyForecaster, smoothed_logit
 
 METRICS = ("abs_error", "relation_mae", "r2_question", "brier", "auc")
 PREDICTORS = ("forecast", "scale_only", "scale_relation", "counts", "last_proxy", "shifted_proxy")

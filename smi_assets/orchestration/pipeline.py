@@ -32,13 +32,13 @@ from dagster._core.storage.dagster_run import RunsFilter
 
 from smi_assets.checkpoints import store
 from smi_assets.definitions import FORK_SERVER_PRELOAD, build_definitions
-from smi_assets.engine import start_local_step_server
-from smi_assets.instance import instance_kind, prepare_dagster_home
-from smi_assets.maintenance import fail_orphaned_runs, run_owner_tags, stale_partitions
-from smi_assets.observe import REFERENCE_TABLES, observe_and_register
-from smi_assets.partitions import corpus_shards
-from smi_assets.progress import TerminalProgress, parse_notice, parse_progress
-from smi_assets.resources import REPO_ROOT, ModelingResource, StorageResource, resources_from_environment
+from smi_assets.orchestration.engine import start_local_step_server
+from smi_assets.orchestration.instance import instance_kind, prepare_dagster_home
+from smi_assets.orchestration.maintenance import fail_orphaned_runs, run_owner_tags, stale_partitions
+from smi_assets.orchestration.observe import REFERENCE_TABLES, observe_and_register
+from smi_assets.orchestration.partitions import corpus_shards
+from smi_assets.orchestration.progress import TerminalProgress, parse_notice, parse_progress
+from smi_assets.orchestration.resources import REPO_ROOT, ModelingResource, StorageResource, resources_from_environment
 
 # The terminal shows progress, warnings and step results from the event log; Dagster's own
 # console logger would print every engine event on top of that.
@@ -268,7 +268,7 @@ def report(storage: StorageResource, modeling: ModelingResource, instance: dg.Da
     """Checkpoints, fits and forecast of a materialized data directory, as plain data."""
     # Imported here: it pulls in scikit-learn (1.5 s), and `smi run-default`, which never
     # reports, imports this module before it can start its fork server.
-    from smi_assets.smi.forecast_store import backtest_results
+    from smi_assets.smi.forecast.store import backtest_results
 
     decoding = modeling.decoding().label()
     with storage.connection(read_only=True) as connection:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import dagster as dg
 from dagster._core.storage.dagster_run import RunsFilter
 
-from smi_assets.partitions import checkpoint_partitions, corpus_shards, expected_checkpoints, expected_shards
-from smi_assets.resources import InputsResource, ModelingResource, StorageResource
-from smi_assets.sql import sql_statements, transaction
+from smi_assets.common.sql import sql_statements, transaction
+from smi_assets.orchestration.partitions import checkpoint_partitions, corpus_shards, expected_checkpoints, expected_shards
+from smi_assets.orchestration.resources import InputsResource, ModelingResource, StorageResource
 
 # Tags `smi run-default` puts on its runs, so a later invocation can tell whether they are alive.
 RUN_PID_TAG, RUN_HOST_TAG = "smi/pid", "smi/host"

@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from smi_assets.resources import StorageResource  # noqa: E402
-from smi_assets.sql import load_sql  # noqa: E402
+from smi_assets.common.sql import load_sql  # noqa: E402
+from smi_assets.orchestration.resources import StorageResource  # noqa: E402
 
 
 def table_preview(frame: pl.DataFrame, n_rows: int = 10) -> dg.MetadataValue:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,17 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from smi_assets.sql import load_sql
+from smi_assets.common.errors import InputError
+from smi_assets.common.sql import load_sql
+
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=+-]{0,127}")
+
+
+def validate_partition_key(key: str) -> str:
+    """`key` when it is a plain file name (letters, digits, ``_.=+-``, not starting with a dot)."""
+    if not PLAIN_NAME.fullmatch(key) or ".." in key:
+        raise InputError(key, "a shard or checkpoint name must be a plain name (letters, digits, '_.=+-'; no '/', no '..', no leading dot)")
+    return key
 
 
 def write_atomic(path: str | Path, write: Callable[[str], None]) -> Path:

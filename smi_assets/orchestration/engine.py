@@ -35,7 +35,7 @@ from dagster._core.executor.step_delegating import (
 )
 from dagster_shared.serdes import serialize_value
 
-from smi_assets.errors import ServiceUnavailableError
+from smi_assets.common.errors import ServiceUnavailableError
 
 DASK_SCHEDULER_SETTING = "SMI_DASK_SCHEDULER"
 # Two cores is the design target of the local executor; raise it on bigger machines.

@@ -4,7 +4,7 @@ checkpoint is scored.
 :func:`forecast_per_question` turns the scored ladder checkpoints (the proxies) and the
 knowledge-frequency table into one row per (planned size, question), keyed by a
 ``forecast_id`` derived from the data versions of everything it used, so a forecast is
-stored once and never overwritten (:mod:`smi_assets.smi.forecast_store`).
+stored once and never overwritten (:mod:`smi_assets.smi.forecast.store`).
 :func:`backtest_forecast` scores such a forecast against a checkpoint trained afterwards.
 """
 
@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import polars as pl
 
-from smi_assets.smi.forecast_evaluation import score_predictions
+from smi_assets.smi.forecast.evaluation import score_predictions
+from smi_assets.smi.forecast.proxy import PROXY_COLUMNS, ProxyForecaster
 from smi_assets.smi.metrics import check_columns
-from smi_assets.smi.proxy_forecast import PROXY_COLUMNS, ProxyForecaster
 
 FORECAST_ROW_COLUMNS = (
     "forecast_id", "planned_params", "idx", "rel", "predicted_accuracy", "proxies", "largest_proxy_params",

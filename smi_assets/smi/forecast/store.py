@@ -12,8 +12,8 @@ import json
 import duckdb
 import polars as pl
 
-from smi_assets.smi.forecast_runs import CALIBRATION_COLUMNS, FORECAST_ROW_COLUMNS
-from smi_assets.sql import load_sql, sql_statements, transaction
+from smi_assets.common.sql import load_sql, sql_statements, transaction
+from smi_assets.smi.forecast.runs import CALIBRATION_COLUMNS, FORECAST_ROW_COLUMNS
 
 
 def ensure_forecast_tables(connection: duckdb.DuckDBPyConnection) -> None:
@@ -50,7 +50,7 @@ def forecasts_to_backtest(connection: duckdb.DuckDBPyConnection, checkpoint_id: 
 
 
 def keep_backtest(connection: duckdb.DuckDBPyConnection, summary: dict, calibration: pl.DataFrame) -> None:
-    """Store a :func:`~smi_assets.smi.forecast_runs.backtest_forecast` result unless stored already."""
+    """Store a :func:`~smi_assets.smi.forecast.runs.backtest_forecast` result unless stored already."""
     ensure_forecast_tables(connection)
     new_backtest = pl.DataFrame([summary]).to_arrow()  # noqa: F841  (read by name in the SQL)
     new_calibration = calibration.select(CALIBRATION_COLUMNS).to_arrow()  # noqa: F841

@@ -28,11 +28,11 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from smi_assets.errors import InputError
-from smi_assets.partitions import validate_partition_key
+from smi_assets.common.errors import InputError
+from smi_assets.common.storage import validate_partition_key
 from training.config import DEFAULT_LADDER, PLANNED_CONFIGS, DecodingConfig, TrainConfig
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
 ENV_PREFIX = "SMI_"
 

@@ -19,7 +19,7 @@ The model (:class:`ProxyForecaster`) has two parts, both fitted on the proxies a
    two largest inputs, h the largest input's mean logit over the other questions with the
    same relation and object (how readily that proxy produces this object for this
    relation), and c_pair one free intercept per pair (the level is part 2's job). The
-   counts bases are those of :func:`~smi_assets.smi.forecast.count_features`. w minimises
+   counts bases are those of :func:`~smi_assets.smi.forecast.counts_model.count_features`. w minimises
    soft-label cross-entropy against the fractional accuracies plus ``l2/2 * |w - e_L|^2``:
    the penalty shrinks toward "the largest proxy as is" (weight 1 on L), which after the
    anchoring below is the shifted-proxy baseline, so with little evidence the forecast
@@ -41,7 +41,7 @@ The model (:class:`ProxyForecaster`) has two parts, both fitted on the proxies a
 Stated fallbacks and errors (never a silent number):
 
 - no proxies: the counts model given as ``counts_model``
-  (:class:`~smi_assets.smi.forecast.SizeConditionedForecaster`); without one, ValueError;
+  (:class:`~smi_assets.smi.forecast.counts_model.SizeConditionedForecaster`); without one, ValueError;
 - no training pair (only one proxy below the planned size): that proxy shifted to the
   level lines (UserWarning);
 - fewer than 3 proxies: the slope term is left out (two for the slope and a larger one to
@@ -67,7 +67,7 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from sklearn.preprocessing import SplineTransformer
 
-from smi_assets.smi.forecast import (
+from smi_assets.smi.forecast.counts_model import (
     FREQUENCY_COLUMNS,
     Anchor,
     LogParamsLines,
