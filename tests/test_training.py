@@ -26,7 +26,7 @@ from transformers import (
     LlamaForCausalLM,
 )
 
-from smi_assets.errors import InputError
+from smi_assets.common.errors import InputError
 from training import data
 from training.config import DEFAULT_LADDER, PLANNED_CONFIGS, ModelConfig, TrainConfig
 from training.distributed import launch_command
@@ -258,6 +258,33 @@ def test_stale_resume_state_from_another_config_or_corpus_is_discarded(tmp_path)
     events = []
     train(tiny_config(max_steps=40, checkpoint_every=10), [corpus], tmp_path / "out", on_progress=events.append)
     assert events[0]["event"] == "restarted" and all(event["event"] != "resumed" for event in events)
+
+
+def test_a_run_leaves_loadable_intermediate_checkpoints_with_their_tokens(tmp_path):
+    corpus = tmp_path / "corpus.parquet"
+    write_corpus(corpus)
+    config = tiny_config(max_steps=30, checkpoint_every=10, intermediate_every=10)
+    _crashed_run(corpus, tmp_path / "out", config)  # stops at step 10, after its intermediate checkpoint
+    events = []
+    train(config, [corpus], tmp_path / "out", on_progress=events.append)
+
+    folders = sorted((tmp_path / "out" / "intermediate").iterdir())
+    assert [folder.name for folder in folders] == ["step000010", "step000020"]
+    assert [event["step"] for event in events if event["event"] == "intermediate"] == [20]  # step 10's was kept from the first try
+    tokens_per_step = 8 * 12
+    for folder, step in zip(folders, (10, 20)):
+        summary = json.loads((folder / "training_summary.json").read_text())
+        assert (summary["step"], summary["tokens_seen"], summary["run_tokens"]) == (step, step * tokens_per_step, 30 * tokens_per_step)
+        assert AutoModelForCausalLM.from_pretrained(folder).num_parameters() == summary["params"]
+    final = json.loads((tmp_path / "out" / "training_summary.json").read_text())
+    assert (final["step"], final["tokens_seen"], final["run_tokens"]) == (30, 30 * tokens_per_step, 30 * tokens_per_step)
+    assert _load_weights(folders[1]).keys() == _load_weights(tmp_path / "out").keys()
+    assert not any(torch.equal(_load_weights(folders[1])[name], tensor) for name, tensor in _load_weights(tmp_path / "out").items() if "weight" in name)
+
+    train(tiny_config(max_steps=30, seed=1, intermediate_every=15), [corpus], tmp_path / "out")  # another run in the same folder
+    assert [folder.name for folder in (tmp_path / "out" / "intermediate").iterdir()] == ["step000015"]
+    with pytest.raises(InputError, match="intermediate_every"):
+        tiny_config(intermediate_every=-1)
 
 
 class _Payload:

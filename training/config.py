@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-from smi_assets.errors import InputError
+from smi_assets.common.errors import InputError
 
 
 @dataclass
@@ -65,7 +65,10 @@ class TrainConfig:
     warmup_steps: int = 50
     weight_decay: float = 0.1
     seed: int = 0
-    checkpoint_every: int = 200
+    checkpoint_every: int = 200  # steps between resume states (not loadable checkpoints)
+    # Steps between the loadable HF checkpoints a run leaves while it is in progress
+    # (out_dir/intermediate/step<NNNNNN>/, each with its tokens); 0: only the final one.
+    intermediate_every: int = 0
     log_every: int = 10
     device: str = "auto"  # "auto" picks cuda when available, else cpu
     tokenizer: Literal["word", "bpe"] = "word"
@@ -84,6 +87,8 @@ class TrainConfig:
                 f"grad_accum_steps ({self.grad_accum_steps}) must be a multiple of n_processes ({self.n_processes}): "
                 "each process runs an equal share of a step's micro-batches"
             )
+        if self.intermediate_every < 0:
+            problems.append("intermediate_every must be 0 (none) or a number of steps")
         if not 0 <= self.warmup_steps <= self.max_steps:
             problems.append("warmup_steps must be in [0, max_steps]")
         if not 0 <= self.min_learning_rate <= self.learning_rate:

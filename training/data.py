@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from transformers import PreTrainedTokenizerFast
 
-from smi_assets.errors import InputError
+from smi_assets.common.errors import InputError
 from training.tokenizer import EOS_ID
 
 TEXT_COLUMN = "text"

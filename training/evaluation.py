@@ -31,7 +31,7 @@ from transformers import (
 )
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-from smi_assets.errors import InputError
+from smi_assets.common.errors import InputError
 from training.config import DecodingConfig
 from training.weights import safetensors_files
 

@@ -27,6 +27,10 @@ How a run is made resumable without repeating or skipping data
   folder unique to the process and moved into ``out_dir`` before the resume state is
   removed, so a kill at any point leaves either the previous checkpoint or enough state to
   finish.
+- With ``intermediate_every``, the run also leaves loadable checkpoints while it is in progress,
+  ``out_dir/intermediate/step<NNNNNN>/`` (same format, its summary saying the step and the
+  tokens seen), each staged and renamed into place whole. They belong to the run: a run that
+  starts from step 0 removes those of an earlier run.
 - The whole run holds an exclusive lock on ``out_dir`` (`training.processes.folder_lock`):
   a second trainer on the same folder waits, then fails clearly.
 
@@ -59,8 +63,8 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
-from smi_assets.errors import InputError
-from smi_assets.storage import write_atomic, write_text_atomic
+from smi_assets.common.errors import InputError
+from smi_assets.common.storage import write_atomic, write_text_atomic
 from training import data
 from training.config import TrainConfig
 from training.distributed import Ranks, barrier, current_ranks, data_parallel, process_group, rank_device, sum_over_ranks
@@ -73,6 +77,7 @@ RUN_FILE = "run.json"
 STATE_FILE = "state.pt"
 TOKENIZER_DIR = "tokenizer"
 SUMMARY_FILE = "training_summary.json"
+INTERMEDIATE_DIR = "intermediate"
 STAGING_PREFIX = ".staging"
 STATE_KEYS = frozenset({"model", "optimizer", "torch_rng", "step", "loss_curve", "tokens_seen", "run_key"})
 PREPARE_TIMEOUT_S = 6 * 3600  # how long the other ranks wait for rank 0 to hash and tokenize the corpus
@@ -229,6 +234,8 @@ def _prepare(config: TrainConfig, corpus_files: list[Path], out_dir: Path, repor
     run = {"config": config.to_dict(), "corpus_sha256": data.corpus_sha256(corpus_files)}
     run_file = resume_dir / RUN_FILE
     if _read_run(run_file) != run:
+        # Starting from step 0: checkpoints an earlier run left on its way are not this run's.
+        shutil.rmtree(out_dir / INTERMEDIATE_DIR, ignore_errors=True)
         if resume_dir.exists():
             shutil.rmtree(resume_dir)
             report({"event": "restarted", "message": f"discarded {resume_dir}: it was written for another config or corpus content"})
@@ -317,15 +324,46 @@ def _load_resume_state(path: Path, run_key: str) -> dict | None:
     return state if state["run_key"] == run_key else None
 
 
-def _finalize(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, summary: dict, out_dir: Path) -> None:
-    """Stage the HF checkpoint in a folder of this process, then move it into `out_dir` file by file (each move is atomic)."""
-    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=STAGING_PREFIX))
+def _stage_checkpoint(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, summary: dict, parent: Path) -> Path:
+    """Write an HF checkpoint (weights, tokenizer, summary) into a new staging folder under `parent`."""
+    staging = Path(tempfile.mkdtemp(dir=parent, prefix=STAGING_PREFIX))
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
     (staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+    return staging
+
+
+def _finalize(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, summary: dict, out_dir: Path) -> None:
+    """Stage the HF checkpoint in a folder of this process, then move it into `out_dir` file by file (each move is atomic)."""
+    staging = _stage_checkpoint(model, tokenizer, summary, out_dir)
     for item in staging.iterdir():
         os.replace(item, out_dir / item.name)
     staging.rmdir()
+
+
+def _save_intermediate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, summary: dict, out_dir: Path) -> Path:
+    """The checkpoint of a run in progress, renamed into ``intermediate/step<NNNNNN>`` whole; a
+    resumed run keeps the folder an earlier try wrote for the same step."""
+    parent = out_dir / INTERMEDIATE_DIR
+    parent.mkdir(exist_ok=True)
+    target = parent / f"step{summary['step']:06d}"
+    if not target.is_dir():
+        os.replace(_stage_checkpoint(model, tokenizer, summary, parent), target)
+    return target
+
+
+def _summary(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, config: TrainConfig, step: int, tokens_seen: int, loss_curve: list, corpus_tokens: int
+) -> dict:
+    """What a checkpoint's ``training_summary.json`` says: its step and tokens within the run, the
+    run's planned tokens, and the sizes a forecast needs."""
+    tokens_per_step = config.batch_size * config.grad_accum_steps * config.model.block_size
+    return {
+        "params": count_parameters(model), "non_embedding_params": count_parameters(model, non_embedding=True),
+        "step": step, "max_steps": config.max_steps, "tokens_seen": tokens_seen, "run_tokens": config.max_steps * tokens_per_step,
+        "loss": loss_curve[-1][1] if loss_curve else None, "loss_curve": loss_curve,
+        "vocab_size": len(tokenizer), "corpus_tokens": corpus_tokens, "config": config.to_dict(),
+    }  # fmt: skip
 
 
 def train(
@@ -407,6 +445,11 @@ def _train_prepared(config: TrainConfig, prepared: TrainingData, out_dir: Path, 
                 "event": "step", "step": step, "max_steps": config.max_steps, "loss": loss, "learning_rate": learning_rate,
                 "tokens_seen": tokens_seen, "tokens_per_second": tokens_this_run / elapsed,
             })  # fmt: skip
+        # Before the resume state: a run resumed from step s has every intermediate checkpoint up to s.
+        if ranks.is_main and config.intermediate_every and step % config.intermediate_every == 0 and step < config.max_steps:
+            summary = _summary(model, tokenizer, config, step, tokens_seen, loss_curve, int(len(stream)))
+            path = _save_intermediate(model, tokenizer, summary, out_dir)
+            report({"event": "intermediate", "step": step, "tokens_seen": tokens_seen, "path": str(path)})
         if ranks.is_main and step % config.checkpoint_every == 0 and step < config.max_steps:
             state = {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
@@ -429,9 +472,8 @@ def _train_prepared(config: TrainConfig, prepared: TrainingData, out_dir: Path, 
     )
     if ranks.is_main:
         summary = {
-            "params": result.params, "non_embedding_params": result.non_embedding_params, "tokens_seen": result.tokens_seen,
-            "final_loss": result.final_loss, "loss_curve": result.loss_curve, "tokens_per_second": result.tokens_per_second,
-            "vocab_size": len(tokenizer), "corpus_tokens": int(len(stream)), "config": config.to_dict(),
+            **_summary(model, tokenizer, config, step, tokens_seen, loss_curve, int(len(stream))),
+            "final_loss": result.final_loss, "tokens_per_second": result.tokens_per_second,
         }  # fmt: skip
         _finalize(model, tokenizer, summary, out_dir)
         shutil.rmtree(resume_dir)

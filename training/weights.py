@@ -15,8 +15,8 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from smi_assets.errors import InputError
-from smi_assets.storage import file_sha256
+from smi_assets.common.errors import InputError
+from smi_assets.common.storage import file_sha256
 
 PICKLE_WEIGHT_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
 CONVERT_HINT = (
