@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -116,6 +117,36 @@ def _batch(doc_ids: list[str], texts: list[str], n_skipped: int) -> LoadResult:
     return LoadResult(pl.DataFrame({"doc_id": doc_ids, "text": texts}, schema=DOCUMENT_SCHEMA), n_skipped)
 
 
+def _decode_json_line(raw: bytes, path: Path, where: dict[str, int], id_field: str | None) -> object:
+    """The JSON value of one line, or None for a blank line; InputError naming the line if it
+    is not valid UTF-8 or not JSON.
+
+    orjson decodes a well-formed line about five times faster than the json module (0.17 s
+    against 0.9 s for 97 MB of documents). It accepts a subset of what the json module accepts
+    and decodes it alike, so whatever it rejects (a blank line, NaN, a lone surrogate escape, a
+    bad line) goes to the json module, which decides and words the error as before. The one
+    difference in what both accept, integers beyond 64 bits (orjson gives a float), matters
+    only in an id, so a line whose id orjson read as a float is decoded again by the json module.
+    """
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if id_field is None or not isinstance(record, dict) or not isinstance(record.get(id_field), float):
+            return record
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(path, f"not valid UTF-8 (byte {error.start})", **where) from None
+    if not line.strip():
+        return None
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as error:
+        raise InputError(path, f"malformed JSON: {error.msg} at column {error.colno}", **where) from None
+
+
 def _iter_json_lines(path: Path, text_field: str, id_field: str | None, on_error: OnError, batch_rows: int, batch_bytes: int) -> Iterator[LoadResult]:
     opener = gzip.open if path.name.endswith(".gz") else open
     seen = _SeenIds(path, tracked=id_field is not None)
@@ -128,16 +159,9 @@ def _iter_json_lines(path: Path, text_field: str, id_field: str | None, on_error
         for line_number, raw in enumerate(handle, start=1):
             where = {"line": line_number}
             try:
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as error:
-                    raise InputError(path, f"not valid UTF-8 (byte {error.start})", **where) from None
-                if not line.strip():
+                record = _decode_json_line(raw, path, where, id_field)
+                if record is None:
                     continue  # blank lines (e.g. a trailing newline) are not records
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise InputError(path, f"malformed JSON: {error.msg} at column {error.colno}", **where) from None
                 if not isinstance(record, dict):
                     raise InputError(path, f"expected a JSON object, got {type(record).__name__}", **where)
                 if text_field not in record:
