@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from smi_assets.corpus import world
-from smi_assets.knowledge.loaders import save_templates
-from smi_assets.partitions import world_config
-from smi_assets.resources import resources_from_environment
-
 
 def run_export_templates(args: argparse.Namespace) -> int:
+    # Imported here: `smi` builds every command's parser, and the resources import Dagster,
+    # which would add a second to every other command's start-up (`smi count` among them).
+    from smi_assets.corpus import world
+    from smi_assets.knowledge.loaders import save_templates
+    from smi_assets.partitions import world_config
+    from smi_assets.resources import resources_from_environment
+
     templates = world.build_world(world_config(resources_from_environment()["inputs"])).templates
     path = save_templates(templates, args.path)
     print(f"wrote {sum(map(len, templates.values()))} templates of {len(templates)} relations to {path}; set SMI_TEMPLATES_PATH={path} to ask with them")
