@@ -2,20 +2,20 @@
 an extension module cached per user, so that a process calls them without importing numba.
 
 numba's own functions cost every process about a second before the first byte is counted,
-even when numba's cache holds their code: importing numba (0.2-0.3 s) and setting up its
+even when numba's cache holds their code: importing numba (0.2-0.4 s) and setting up its
 compiler to load that code (0.4-0.8 s, 0.3 s of it numba importing scipy.linalg to look for
-BLAS), more than a third of `smi count`'s time on a 100 MB corpus. numba.pycc compiles the same
+BLAS), about a third of `smi count`'s time on a 100 MB corpus. numba.pycc compiles the same
 functions into an ordinary extension module, which imports in milliseconds and scans as fast.
 
 The module is built on first use, which says so on stderr, into ``$SMI_KERNEL_CACHE`` (default
 ``$XDG_CACHE_HOME/smi-forecast``, else ``~/.cache/smi-forecast``), never into the installed
-package, which may not be writable. Its name holds a hash of the kernels' source, so an edited
-kernel is rebuilt, never loaded stale. It is compiled for any x86-64 (or other) CPU of its
-platform, not the one that built it, so a cache built into an image runs on other machines.
-Where it cannot be built (no C compiler, the cache not writable, a numba without pycc), numba's
-just-in-time functions are used instead, which also says so: they compile in a few seconds the
-first time, cached by numba (next to the source, or in its user-wide cache when that is not
-writable).
+package, which may not be writable. Its name holds a hash of the kernels' source (and of
+``word_trie.py``, whose constants they use), so an edited kernel is rebuilt, never loaded
+stale. It is compiled for any CPU of its platform (numba.pycc's default), not only the one that
+built it, so a cache built into an image runs on other machines. Where it cannot be built (no C
+compiler, the cache not writable, a numba without pycc), numba's just-in-time functions are
+used instead, which also says so: they compile in a few seconds the first time, cached by numba
+(next to the source, or in its user-wide cache where that is not writable).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from pathlib import Path
 from types import ModuleType
 
 CACHE_ENV = "SMI_KERNEL_CACHE"
-KERNELS_SOURCE = Path(__file__).with_name("kernels.py")
+# The source compiled into the module: the kernels, and the module whose constants they use.
+KERNEL_SOURCES = (Path(__file__).with_name("kernels.py"), Path(__file__).with_name("word_trie.py"))
 BUILD_SECONDS = 20  # what building took here (16 s), said in the first-use message
 
 
@@ -46,7 +47,7 @@ def kernel_cache_dir() -> Path:
 
 def compiled_module_path() -> Path:
     """The compiled module for the current kernels' source and this Python."""
-    digest = hashlib.sha256(KERNELS_SOURCE.read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in KERNEL_SOURCES)).hexdigest()[:16]
     return kernel_cache_dir() / f"smi_counting_kernels_{digest}{importlib.machinery.EXTENSION_SUFFIXES[0]}"
 
 
