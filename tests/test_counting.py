@@ -253,6 +253,28 @@ def test_smi_count_reports_bad_input(tmp_path: Path, capsys):
     assert not (tmp_path / "o.parquet").exists()
 
 
+# `smi count` in a fresh interpreter, then the modules it must not have imported: each adds
+# from a tenth of a second (pandas, scipy) to several seconds to every count's start-up.
+COUNT_AND_LIST_HEAVY_IMPORTS = """
+import sys
+from smi_assets.cli import main
+assert main(["count", "--corpus", sys.argv[1], "--triples", sys.argv[2], "--out", sys.argv[3]]) == 0
+heavy = ["dagster", "torch", "transformers", "sklearn", "spacy", "datasets", "scipy", "numba"]
+print(sorted(name for name in heavy if name in sys.modules))
+"""
+
+
+def test_smi_count_imports_no_heavy_library(tmp_path: Path):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"text": "Paris, France"}) + "\n")
+    triples_path = tmp_path / "triples.json"
+    triples_path.write_text(json.dumps([{"idx": 1, "subj": "Paris", "rel": "r", "obj": "France"}]))
+    arguments = [str(corpus), str(triples_path), str(tmp_path / "out.parquet")]
+    result = subprocess.run([sys.executable, "-c", COUNT_AND_LIST_HEAVY_IMPORTS, *arguments], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
 # --- streaming: a file counted in batches gives exactly the whole-file counts ------------------
 
 STREAMING_CONFIGS = [

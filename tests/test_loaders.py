@@ -108,6 +108,25 @@ def test_json_lines_batches_hold_the_whole_file_and_ids_repeat_across_batches(tm
         list(iter_documents(repeated, id_field="id", batch_rows=2))
 
 
+def test_json_lines_decode_as_the_json_module_does(tmp_path):
+    # Lines the fast decoder (orjson) rejects or reads differently from the json module, among
+    # ordinary ones: each must come out as the json module reads it.
+    lines = [
+        json.dumps({"text": 'caf\u00e9 \U0001f600 "quoted"\n東京', "id": 1}).encode(),
+        b'{"text": "score is not a number", "id": 2, "score": NaN}',
+        b"   ",
+        b'{"text": "an id beyond 64 bits", "id": 123456789012345678901234567890}',
+        b'{"text": "first", "text": "the last duplicate key wins", "id": 4}',
+        json.dumps({"text": "x" * 100_000, "id": 5.5}).encode(),
+    ]
+    path = write_lines(tmp_path / "tricky.jsonl", lines)
+    expected = [json.loads(line) for line in lines if line.strip()]
+    documents = read_documents(path, id_field="id").frame
+    assert documents["text"].to_list() == [record["text"] for record in expected]
+    assert documents["doc_id"].to_list() == ["1", "2", "123456789012345678901234567890", "4", "5.5"]
+    assert read_documents(path).frame["doc_id"].to_list() == ["tricky:1", "tricky:2", "tricky:4", "tricky:5", "tricky:6"]
+
+
 def test_gzipped_json_lines(tmp_path):
     import gzip
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -112,57 +113,98 @@ class _SeenIds:
             raise InputError(self.source, f"document id {doc_id!r} occurs more than once (first at {kind} {first})", **where)
 
 
-def _batch(doc_ids: list[str], texts: list[str], n_skipped: int) -> LoadResult:
-    return LoadResult(pl.DataFrame({"doc_id": doc_ids, "text": texts}, schema=DOCUMENT_SCHEMA), n_skipped)
+def _json_lines_batch(stem: str, line_numbers: list[int], doc_ids: list[str] | None, texts: list[str], n_skipped: int) -> LoadResult:
+    """Documents of a JSON-lines batch: `doc_ids` read from the id field, or else (None) the
+    default ids ``"<stem>:<line>"``, formatted here by polars rather than one Python string a
+    line."""
+    if doc_ids is None:
+        doc_id = pl.format("{}:{}", pl.lit(stem), pl.Series(line_numbers, dtype=pl.Int64))
+        frame = pl.select(doc_id.alias("doc_id"), pl.Series("text", texts, dtype=pl.Utf8))
+    else:
+        frame = pl.DataFrame({"doc_id": doc_ids, "text": texts}, schema=DOCUMENT_SCHEMA)
+    return LoadResult(frame, n_skipped)
+
+
+def _bad_record(record: object, text_field: str) -> str:
+    """What is wrong with a decoded line that is not an object with a string `text_field`."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
+    if text_field not in record:
+        return f"missing text field {text_field!r}"
+    return f"text field {text_field!r} is {type(record[text_field]).__name__}, not a string"
+
+
+def _decode_json_line(raw: bytes, path: Path, line_number: int, id_field: str | None) -> object:
+    """The JSON value of one line, or None for a blank line; InputError naming the line if it
+    is not valid UTF-8 or not JSON.
+
+    orjson decodes a well-formed line about five times faster than the json module (0.17 s
+    against 0.9 s for 97 MB of documents). It accepts a subset of what the json module accepts
+    and decodes it alike, so whatever it rejects (a blank line, NaN, a lone surrogate escape, a
+    bad line) goes to the json module, which decides and words the error as before. The one
+    difference in what both accept, integers beyond 64 bits (orjson gives a float), matters
+    only in an id, so a line whose id orjson read as a float is decoded again by the json module.
+    """
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if id_field is None or not isinstance(record, dict) or not isinstance(record.get(id_field), float):
+            return record
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(path, f"not valid UTF-8 (byte {error.start})", line=line_number) from None
+    if not line.strip():
+        return None
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as error:
+        raise InputError(path, f"malformed JSON: {error.msg} at column {error.colno}", line=line_number) from None
 
 
 def _iter_json_lines(path: Path, text_field: str, id_field: str | None, on_error: OnError, batch_rows: int, batch_bytes: int) -> Iterator[LoadResult]:
+    # A line costs about as much Python as decoding it, in documents of a hundred bytes: the
+    # loop keeps to appends for a good line, and builds error locations only for a bad one.
     opener = gzip.open if path.name.endswith(".gz") else open
     seen = _SeenIds(path, tracked=id_field is not None)
-    stem = path.stem
-    doc_ids: list[str] = []
+    line_numbers: list[int] = []
+    doc_ids: list[str] | None = None if id_field is None else []
     texts: list[str] = []
     n_skipped = batch_size = 0
     n_records = 0  # documents and skipped records in earlier batches
     with opener(path, "rb") as handle:
         for line_number, raw in enumerate(handle, start=1):
-            where = {"line": line_number}
             try:
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as error:
-                    raise InputError(path, f"not valid UTF-8 (byte {error.start})", **where) from None
-                if not line.strip():
+                record = _decode_json_line(raw, path, line_number, id_field)
+                if record is None:
                     continue  # blank lines (e.g. a trailing newline) are not records
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise InputError(path, f"malformed JSON: {error.msg} at column {error.colno}", **where) from None
-                if not isinstance(record, dict):
-                    raise InputError(path, f"expected a JSON object, got {type(record).__name__}", **where)
-                if text_field not in record:
-                    raise InputError(path, f"missing text field {text_field!r}", **where)
-                text = record[text_field]
+                text = record.get(text_field) if isinstance(record, dict) else None
                 if not isinstance(text, str):
-                    raise InputError(path, f"text field {text_field!r} is {type(text).__name__}, not a string", **where)
-                doc_id = f"{stem}:{line_number}" if id_field is None else _document_id(record.get(id_field), path, where)
-                seen.check(doc_id, where)
+                    raise InputError(path, _bad_record(record, text_field), line=line_number)
+                if doc_ids is not None:
+                    where = {"line": line_number}
+                    doc_id = _document_id(record.get(id_field), path, where)
+                    seen.check(doc_id, where)
+                    doc_ids.append(doc_id)
             except InputError:
                 if on_error == "raise":
                     raise
                 n_skipped += 1
                 continue
-            doc_ids.append(doc_id)
+            line_numbers.append(line_number)
             texts.append(text)
             batch_size += len(raw)
-            if len(doc_ids) >= batch_rows or batch_size >= batch_bytes:
-                yield _batch(doc_ids, texts, n_skipped)
-                n_records += len(doc_ids) + n_skipped
-                doc_ids, texts, n_skipped, batch_size = [], [], 0, 0
-    if n_records + len(doc_ids) + n_skipped == 0:
+            if len(texts) >= batch_rows or batch_size >= batch_bytes:
+                yield _json_lines_batch(path.stem, line_numbers, doc_ids, texts, n_skipped)
+                n_records += len(texts) + n_skipped
+                line_numbers, texts, n_skipped, batch_size = [], [], 0, 0
+                doc_ids = None if id_field is None else []
+    if n_records + len(texts) + n_skipped == 0:
         raise InputError(path, "the file is empty: no documents")
-    if doc_ids or n_skipped:
-        yield _batch(doc_ids, texts, n_skipped)
+    if texts or n_skipped:
+        yield _json_lines_batch(path.stem, line_numbers, doc_ids, texts, n_skipped)
 
 
 def _check_columns(schema: pl.Schema, source: Path, text_field: str, id_field: str | None) -> None:

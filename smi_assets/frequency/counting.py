@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import numba
 import numpy as np
 import polars as pl
 
@@ -27,6 +26,7 @@ from smi_assets.common.errors import OnError
 from smi_assets.common.sql import load_sql
 from smi_assets.common.storage import write_parquet_atomic
 from smi_assets.corpus.sources import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, iter_documents
+from smi_assets.frequency.compiled_kernels import compiled_kernels
 from smi_assets.frequency.matching import (
     CasePolicy,
     EntityMatcher,
@@ -131,30 +131,9 @@ class SubjectObjectPairs:
     def cooccurrences(self, unit: np.ndarray, entity: np.ndarray) -> np.ndarray:
         """Units mentioning both entities, per pair. `unit`, `entity`: the distinct mentions
         (unit number, entity code), grouped by unit."""
-        return _count_cooccurrences(np.asarray(unit, dtype=np.int64), np.asarray(entity, dtype=np.int64), self.subject_start, self.pair_object, self.n_entities)
-
-
-@numba.njit(cache=True, nogil=True)
-def _count_cooccurrences(unit, entity, subject_start, pair_object, n_entities):
-    """For each unit: mark the entities it mentions, then for every pair whose subject it
-    mentions, count the pair when the object is marked too. Linear in the mentions and their
-    pairs, with one array of n_entities for the marks (no units x entities table)."""
-    counts = np.zeros(len(pair_object), dtype=np.int64)
-    marked_in = np.full(n_entities, -1, dtype=np.int64)  # the last unit that mentioned each entity
-    first = 0
-    while first < len(unit):
-        current = unit[first]
-        last = first
-        while last < len(unit) and unit[last] == current:
-            marked_in[entity[last]] = current
-            last += 1
-        for mention in range(first, last):
-            subject = entity[mention]
-            for pair in range(subject_start[subject], subject_start[subject + 1]):
-                if marked_in[pair_object[pair]] == current:
-                    counts[pair] += 1
-        first = last
-    return counts
+        return compiled_kernels().count_cooccurrences(
+            np.ascontiguousarray(unit, dtype=np.int64), np.ascontiguousarray(entity, dtype=np.int64), self.subject_start, self.pair_object, self.n_entities
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -306,10 +285,11 @@ def knowledge_frequency(connection: duckdb.DuckDBPyConnection, shard_dirs: list[
 
 
 def load_kernels() -> None:
-    """Compile the counting kernels now, or load them from numba's cache, with numpy alone (see
-    :func:`~smi_assets.frequency.word_trie.load_kernels`). The step server calls this once
-    (``smi_assets.orchestration.step_preload``), so shard steps forked from it skip the ~0.4 s a cold
-    process pays on its first count."""
+    """Load the compiled counting kernels now, building them if they are not cached, and run
+    them once, with numpy alone (see :func:`~smi_assets.frequency.word_trie.load_kernels`). The
+    Docker image calls this when it is built, and the step server once before it forks
+    (``smi_assets.orchestration.step_preload``), so no shard step pays for building them (or, where they
+    cannot be built, for numba's compilation)."""
     load_matching_kernels()
     SubjectObjectPairs.build(np.array([0]), np.array([1]), 2).cooccurrences(np.array([0, 0]), np.array([0, 1]))
 

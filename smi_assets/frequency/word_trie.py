@@ -1,5 +1,6 @@
 """The matcher behind :class:`~smi_assets.frequency.matching.EntityMatcher`: a trie of the
-patterns' words, walked word by word over each unit's text by kernels compiled with numba.
+patterns' words, walked word by word over each unit's text by compiled kernels
+(:mod:`smi_assets.frequency.kernels`).
 
 Both match modes find a pattern only where one of the text's words begins, so the text is
 read as a sequence of words and each pattern as a sequence of words:
@@ -36,25 +37,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numba
 import numpy as np
 import polars as pl
 import pyarrow as pa
+
+from smi_assets.frequency.compiled_kernels import compiled_kernels
 
 Mode = Literal["paper", "word"]
 
 WORD_CHARACTERS_FILE = Path(__file__).with_name("word_characters.txt")
 UNICODE_SIZE = 0x110000
 
-# Bytes are hashed by h = (h + byte + 1) * _MULTIPLIER (mod 2**64): one multiplication a byte,
-# and the high bits, which the bitset uses, depend on every byte.
-_HASH_START = np.uint64(0)
-_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
-_MIX = np.uint64(0xFF51AFD7ED558CCD)
-_MIX_AGAIN = np.uint64(0xC4CEB9FE1A85EC53)
-_EDGE = np.uint64(1)  # a node followed by a whole word
-_FINAL = np.uint64(2)  # a node followed by a pattern's last piece (paper mode)
-_SPACE = 32
+# The two kinds of keys in the hash table.
+EDGE = 1  # a node followed by a whole word
+FINAL = 2  # a node followed by a pattern's last piece (paper mode)
 
 
 def word_character_ranges_from_polars() -> np.ndarray:
@@ -137,12 +133,12 @@ class WordTrie:
                 if child is None:
                     child = children[(node, word)] = len(node_pattern)
                     node_pattern.append(-1)
-                    keys.append((node, int(_EDGE), word, child))
+                    keys.append((node, EDGE, word, child))
                 node = child
             if last is None:
                 node_pattern[node] = number
             else:
-                keys.append((node, int(_FINAL), last, number))
+                keys.append((node, FINAL, last, number))
         return cls._from_keys(mode, len(patterns), keys, np.array(node_pattern, dtype=np.int32))
 
     @classmethod
@@ -158,7 +154,7 @@ class WordTrie:
         slots = np.zeros((size, 4), dtype=np.int64)
         bits = np.zeros(n_bits // 64, dtype=np.uint64)
         bits_shift = 64 - (n_bits.bit_length() - 1)
-        _insert_keys(
+        compiled_kernels().insert_keys(
             np.array([key[0] for key in keys], dtype=np.int64),
             np.array([key[1] for key in keys], dtype=np.uint64),
             (np.cumsum(lengths) - lengths).astype(np.int64),
@@ -181,14 +177,15 @@ class WordTrie:
         starts (`offsets`, int64, one more than units)."""
         tables = (self.slots, self.key_bytes, self.bits, self.bits_shift)
         if self.mode == "paper":
-            return _find_paper(data, offsets, self.n_patterns, *tables)
-        return _find_words(data, offsets, self.n_patterns, self.word_characters, self.node_pattern, *tables)
+            return compiled_kernels().find_paper(data, offsets, self.n_patterns, *tables)
+        return compiled_kernels().find_words(data, offsets, self.n_patterns, self.word_characters, self.node_pattern, *tables)
 
 
 def load_kernels() -> None:
-    """Compile the matching kernels now, or load them from numba's cache, on a tiny text, with
-    numpy alone: the step server calls this before it forks (polars is not used here, since a
-    process forked after polars started its thread pool hangs in its next polars call)."""
+    """Load the compiled matching kernels now (building them if they are not cached, see
+    :mod:`~smi_assets.frequency.compiled_kernels`) and run them on a tiny text, with numpy
+    alone: the step server calls this before it forks (polars is not used here, since a process
+    forked after polars started its thread pool hangs in its next polars call)."""
     text = np.frombuffer(b"in New York, USA", dtype=np.uint8)
     offsets = np.array([0, len(text)], dtype=np.int64)
     for mode, patterns in (("paper", [" New York", " USA"]), ("word", [" new york ", " usa "])):
@@ -207,242 +204,3 @@ def _utf8_buffers(units: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.frombuffer(offsets, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
     data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
     return data, offsets
-
-
-@numba.njit(cache=True, inline="always")
-def _step(hash_, byte):
-    return (hash_ + np.uint64(byte) + np.uint64(1)) * _MULTIPLIER
-
-
-@numba.njit(cache=True, inline="always")
-def _salt(node, kind):
-    """A well-mixed number per (node, kind) (MurmurHash3's finaliser), combined with a key's
-    byte hash by `_keyed`; computed once per node a scan reaches, not once per byte."""
-    mixed = (np.uint64(node) << np.uint64(2)) | kind
-    mixed = (mixed ^ (mixed >> np.uint64(33))) * _MIX
-    mixed = (mixed ^ (mixed >> np.uint64(33))) * _MIX_AGAIN
-    return mixed ^ (mixed >> np.uint64(33))
-
-
-@numba.njit(cache=True, inline="always")
-def _keyed(hash_, salt):
-    return (hash_ ^ salt) | np.uint64(1)  # never 0, the mark of an empty slot
-
-
-@numba.njit(cache=True, inline="always")
-def _bloom_bits(keyed, bits_shift):
-    """The two bits of the bitset that a key's hash sets: its top bits, and as many bits
-    20 places lower."""
-    return keyed >> np.uint64(bits_shift), (keyed >> np.uint64(bits_shift - 20)) & ((np.uint64(1) << np.uint64(64 - bits_shift)) - np.uint64(1))
-
-
-@numba.njit(cache=True, inline="always")
-def _home_slot(keyed, mask):
-    """A key's first slot in the table, from its hash remixed (not the bits the bitset uses)."""
-    return np.int64((keyed * _MIX) >> np.uint64(32)) & mask
-
-
-@numba.njit(cache=True)
-def _insert_keys(nodes, kinds, starts, lengths, values, key_bytes, slots, bits, bits_shift):
-    mask = len(slots) - 1
-    for key in range(len(nodes)):
-        hash_ = _HASH_START
-        for position in range(starts[key], starts[key] + lengths[key]):
-            hash_ = _step(hash_, key_bytes[position])
-        keyed = _keyed(hash_, _salt(nodes[key], kinds[key]))
-        first_bit, second_bit = _bloom_bits(keyed, bits_shift)
-        bits[first_bit >> np.uint64(6)] |= np.uint64(1) << (first_bit & np.uint64(63))
-        bits[second_bit >> np.uint64(6)] |= np.uint64(1) << (second_bit & np.uint64(63))
-        slot = _home_slot(keyed, mask)
-        while slots[slot, 0] != 0:
-            slot = (slot + 1) & mask
-        slots[slot, 0] = np.int64(keyed)
-        slots[slot, 1] = (nodes[key] << 8) | np.int64(kinds[key])
-        slots[slot, 2] = (starts[key] << 24) | lengths[key]
-        slots[slot, 3] = values[key]
-
-
-@numba.njit(cache=True, inline="always")
-def _in_bitset(bits, keyed, bits_shift):
-    """Whether both of a key's bits are set: False means the key is surely absent. Only keys
-    that pass are looked up in the table (`_probe`). Keep this test apart from the lookup: one
-    inlined helper taking all four arrays, run at every byte, made the paper-mode scan 4.5
-    times slower (measured while writing this module)."""
-    first_bit, second_bit = _bloom_bits(keyed, bits_shift)
-    if (bits[first_bit >> np.uint64(6)] >> (first_bit & np.uint64(63))) & np.uint64(1) == 0:
-        return False
-    return (bits[second_bit >> np.uint64(6)] >> (second_bit & np.uint64(63))) & np.uint64(1) != 0
-
-
-@numba.njit(cache=True, inline="always")
-def _probe(keyed, node, kind, data, start, length, slots, key_bytes):
-    """The value of the key (node, kind, data[start:start + length]), or -1 when absent."""
-    hashed = np.int64(keyed)
-    node_kind = (np.int64(node) << 8) | np.int64(kind)
-    mask = len(slots) - 1
-    slot = _home_slot(keyed, mask)
-    while slots[slot, 0] != 0:
-        if slots[slot, 0] == hashed and slots[slot, 1] == node_kind and slots[slot, 2] & 0xFFFFFF == length:
-            first = slots[slot, 2] >> 24
-            same = True
-            for offset in range(length):
-                if key_bytes[first + offset] != data[start + offset]:
-                    same = False
-                    break
-            if same:
-                return slots[slot, 3]
-        slot = (slot + 1) & mask
-    return -1
-
-
-@numba.njit(cache=True, inline="always")
-def _keep(unit, unit_patterns, n_unit, found_unit, found_pattern, n_found):
-    """Append one unit's patterns to the results, growing them (reallocating inside the scan
-    loops makes numba's code several times slower, so it happens here, once per unit)."""
-    if n_found + n_unit > len(found_pattern):
-        capacity = 2 * (n_found + n_unit)
-        grown_unit = np.empty(capacity, dtype=np.uint32)
-        grown_pattern = np.empty(capacity, dtype=np.int64)
-        grown_unit[:n_found] = found_unit[:n_found]
-        grown_pattern[:n_found] = found_pattern[:n_found]
-        found_unit, found_pattern = grown_unit, grown_pattern
-    found_unit[n_found : n_found + n_unit] = unit
-    found_pattern[n_found : n_found + n_unit] = unit_patterns[:n_unit]
-    return found_unit, found_pattern, n_found + n_unit
-
-
-@numba.njit(cache=True, nogil=True)
-def _find_paper(data, offsets, n_patterns, slots, key_bytes, bits, bits_shift):
-    last_unit = np.full(n_patterns, -1, dtype=np.int64)  # the last unit each pattern was found in
-    unit_patterns = np.empty(n_patterns, dtype=np.int64)  # one unit's distinct patterns
-    found_unit = np.empty(1024, dtype=np.uint32)
-    found_pattern = np.empty(1024, dtype=np.int64)
-    n_found = 0
-    root_final_salt, root_edge_salt = _salt(0, _FINAL), _salt(0, _EDGE)
-    for unit in range(len(offsets) - 1):
-        n_unit = 0
-        end = offsets[unit + 1]
-        anchor = offsets[unit]
-        while anchor < end and data[anchor] != _SPACE:
-            anchor += 1
-        while anchor < end:  # a match may start at the word after each space
-            node = 0
-            word_start = anchor + 1
-            next_anchor = end
-            while True:
-                # Every prefix of this word (the empty one too) may be a pattern's last piece.
-                final_salt = root_final_salt if node == 0 else _salt(node, _FINAL)
-                hash_ = _HASH_START
-                position = word_start
-                while True:
-                    keyed = _keyed(hash_, final_salt)
-                    pattern = -1
-                    if _in_bitset(bits, keyed, bits_shift):
-                        pattern = _probe(keyed, node, _FINAL, data, word_start, position - word_start, slots, key_bytes)
-                    if pattern >= 0 and last_unit[pattern] != unit:
-                        last_unit[pattern] = unit
-                        unit_patterns[n_unit] = pattern
-                        n_unit += 1
-                    if position == end or data[position] == _SPACE:
-                        break
-                    hash_ = _step(hash_, data[position])
-                    position += 1
-                if node == 0:
-                    next_anchor = position
-                if position == end:
-                    break  # a piece followed by a space needs one here
-                keyed = _keyed(hash_, root_edge_salt if node == 0 else _salt(node, _EDGE))
-                if not _in_bitset(bits, keyed, bits_shift):
-                    break
-                node = _probe(keyed, node, _EDGE, data, word_start, position - word_start, slots, key_bytes)
-                if node < 0:
-                    break
-                word_start = position + 1
-            anchor = next_anchor
-        found_unit, found_pattern, n_found = _keep(unit, unit_patterns, n_unit, found_unit, found_pattern, n_found)
-    return found_unit[:n_found], found_pattern[:n_found]
-
-
-@numba.njit(cache=True, inline="always")
-def _code_point(data, position):
-    """The code point whose multi-byte UTF-8 encoding starts at `position`, and its length."""
-    lead = data[position]  # not ASCII: the caller handles those bytes itself
-    if lead < 0xE0:
-        return (np.int64(lead & 0x1F) << 6) | np.int64(data[position + 1] & 0x3F), 2
-    if lead < 0xF0:
-        return (np.int64(lead & 0x0F) << 12) | (np.int64(data[position + 1] & 0x3F) << 6) | np.int64(data[position + 2] & 0x3F), 3
-    return (
-        (np.int64(lead & 0x07) << 18)
-        | (np.int64(data[position + 1] & 0x3F) << 12)
-        | (np.int64(data[position + 2] & 0x3F) << 6)
-        | np.int64(data[position + 3] & 0x3F),
-        4,
-    )
-
-
-@numba.njit(cache=True, nogil=True)
-def _find_words(data, offsets, n_patterns, word_characters, node_pattern, slots, key_bytes, bits, bits_shift):
-    last_unit = np.full(n_patterns, -1, dtype=np.int64)
-    unit_patterns = np.empty(n_patterns, dtype=np.int64)
-    found_unit = np.empty(1024, dtype=np.uint32)
-    found_pattern = np.empty(1024, dtype=np.int64)
-    n_found = 0
-    # The current unit's words: where each starts and ends, and its hash; a unit of n bytes
-    # has at most (n + 1) // 2 words.
-    word_start = np.empty(1024, dtype=np.int64)
-    word_end = np.empty(1024, dtype=np.int64)
-    word_hash = np.empty(1024, dtype=np.uint64)
-    root_edge_salt = _salt(0, _EDGE)
-    for unit in range(len(offsets) - 1):
-        position, end = offsets[unit], offsets[unit + 1]
-        if (end - position + 1) // 2 > len(word_start):
-            word_start = np.empty(end - position, dtype=np.int64)
-            word_end = np.empty(end - position, dtype=np.int64)
-            word_hash = np.empty(end - position, dtype=np.uint64)
-        n_words = 0
-        in_word = False
-        hash_ = _HASH_START
-        while position < end:
-            byte = data[position]
-            if byte < 0x80:  # ASCII, nearly every byte of most corpora: no decoding
-                is_word, width = word_characters[byte], 1
-            else:
-                point, width = _code_point(data, position)
-                is_word = word_characters[point]
-            if is_word:
-                if not in_word:
-                    word_start[n_words] = position
-                    hash_ = _HASH_START
-                    in_word = True
-                hash_ = _step(hash_, byte)
-                for continuation in range(position + 1, position + width):
-                    hash_ = _step(hash_, data[continuation])
-            elif in_word:
-                word_end[n_words] = position
-                word_hash[n_words] = hash_
-                n_words += 1
-                in_word = False
-            position += width
-        if in_word:
-            word_end[n_words] = end
-            word_hash[n_words] = hash_
-            n_words += 1
-        n_unit = 0
-        for first in range(n_words):
-            salt = root_edge_salt
-            node = 0
-            for word in range(first, n_words):
-                keyed = _keyed(word_hash[word], salt)
-                if not _in_bitset(bits, keyed, bits_shift):
-                    break
-                node = _probe(keyed, node, _EDGE, data, word_start[word], word_end[word] - word_start[word], slots, key_bytes)
-                if node < 0:
-                    break
-                salt = _salt(node, _EDGE)
-                pattern = node_pattern[node]
-                if pattern >= 0 and last_unit[pattern] != unit:
-                    last_unit[pattern] = unit
-                    unit_patterns[n_unit] = pattern
-                    n_unit += 1
-        found_unit, found_pattern, n_found = _keep(unit, unit_patterns, n_unit, found_unit, found_pattern, n_found)
-    return found_unit[:n_found], found_pattern[:n_found]

@@ -6,7 +6,7 @@ A step process also opens the instance (``DAGSTER_HOME``) before its step starts
 open in a process imports the storage classes (SQLAlchemy, alembic and Dagster's storage
 modules; about half a second of each step's start on 2 cores). Opening and closing it here
 once leaves those imports in the server, so every forked step inherits them. The counting
-kernels, compiled by numba, are loaded here for the same reason.
+kernels (the compiled module, see `smi_assets.frequency.compiled_kernels`) are loaded here for the same reason.
 """
 
 import os
