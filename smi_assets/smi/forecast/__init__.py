@@ -2,6 +2,18 @@
 
 - :mod:`.proxy`: the forecaster the pipeline uses, :class:`~.proxy.ProxyForecaster`: per-question
   accuracy of a planned size from smaller scored proxies and corpus counts (start here);
+- :mod:`.tokens`: :class:`~.tokens.TokensForecaster`, the forecast of a planned run given as
+  (params, tokens) from every scored checkpoint, intermediate ones included, with 80%
+  intervals, and its inversion into a plan. Fitted with ``fit(frequency, proxies,
+  corpus_tokens=...)`` (proxies: model, params, idx, acc, tokens, run_id, run_tokens);
+  ``predict(params, tokens=None, run_id=None)`` -> idx, rel, predicted_acc, acc_low,
+  acc_high (with ``run_id``: that run's final checkpoint from its own latest one);
+  ``aggregate(params, tokens=None, run_id=None)`` -> rel ("*" and each relation),
+  predicted_acc, acc_low, acc_high, n_questions, reach; ``plan(target_accuracy,
+  relation=None, questions=None, tokens_per_param=None)`` -> dict of params, tokens,
+  compute and their 80% range (ValueError naming the target when unreachable within 1000x
+  the largest proxy's compute); ``knowledge_gaps(params, tokens, target_accuracy)`` -> one
+  row per fact forecast below the target with the co-occurrences it would need;
 - :mod:`.counts_model`: the counts-only model (:class:`~.counts_model.SizeConditionedForecaster`),
   the count features both models share, and the scale-only / scale + relation baselines;
 - :mod:`.evaluation`: the metrics every forecast is scored with, and the evaluation on the SMI
