@@ -18,6 +18,15 @@ CREATE TABLE IF NOT EXISTS forecast_backtest_results (
     created_at TIMESTAMP NOT NULL,
     PRIMARY KEY (forecast_id, checkpoint_id, checkpoint_version)
 );
+-- Added with forecasts in (params, tokens): a database made before keeps its rows (NULL here).
+ALTER TABLE forecast_backtest_results ADD COLUMN IF NOT EXISTS target VARCHAR;
+ALTER TABLE forecast_backtest_results ADD COLUMN IF NOT EXISTS planned_tokens DOUBLE;
+ALTER TABLE forecast_backtest_results ADD COLUMN IF NOT EXISTS checkpoint_tokens DOUBLE;
+ALTER TABLE forecast_backtest_results ADD COLUMN IF NOT EXISTS run_id VARCHAR;
+ALTER TABLE forecast_backtest_results ADD COLUMN IF NOT EXISTS run_fraction_seen DOUBLE;
+ALTER TABLE forecast_backtest_results ADD COLUMN IF NOT EXISTS mean_low DOUBLE;
+ALTER TABLE forecast_backtest_results ADD COLUMN IF NOT EXISTS mean_high DOUBLE;
+ALTER TABLE forecast_backtest_results ADD COLUMN IF NOT EXISTS inside_interval BOOLEAN;
 CREATE TABLE IF NOT EXISTS forecast_backtest_calibration (
     forecast_id VARCHAR NOT NULL,
     checkpoint_id VARCHAR NOT NULL,

@@ -1,4 +1,4 @@
-SELECT forecast_id, planned_params, idx, rel, predicted_accuracy, proxies, largest_proxy_params, N, N_s, N_o, N_so
-FROM forecast_per_question
-WHERE forecast_id = $forecast_id
-ORDER BY planned_params, idx;
+SELECT forecast_id, target, idx, rel, predicted_accuracy, acc_low, acc_high, N, N_s, N_o, N_so
+FROM forecast_questions
+WHERE forecast_id = $forecast_id AND target = $target
+ORDER BY idx;

@@ -1,4 +1,5 @@
-"""Per-question forecast rows, their backtest, and their DuckDB store (in memory)."""
+"""The pipeline's forecasts of targets (planned runs, runs in progress), their backtests, and
+their DuckDB store (in memory)."""
 
 from __future__ import annotations
 
@@ -9,111 +10,161 @@ import numpy as np
 import polars as pl
 import pytest
 
+from smi_assets.common.errors import InputError
 from smi_assets.smi.forecast.runs import (
     BACKTEST_COLUMNS,
     FORECAST_ROW_COLUMNS,
+    SUMMARY_COLUMNS,
+    TARGET_COLUMNS,
+    ForecastTarget,
     backtest_forecast,
     calibration_bins,
-    forecast_per_question,
+    forecast_targets,
+    parse_planned_runs,
+    targets_judged_by,
 )
 from smi_assets.smi.forecast.store import (
     backtest_calibration,
     backtest_results,
-    forecasts_to_backtest,
+    judged_already,
     keep_backtest,
     keep_forecast,
     stored_forecast,
+    stored_summary,
+    stored_targets,
 )
-from tests.test_proxy_forecast import PROXY_SIZES, planted_accuracy, planted_world
+from tests.test_tokens_forecast import CORPUS_TOKENS, LADDER, RATIO, simulated_checkpoints, simulated_counts
 
-PROXY_VERSIONS = {model: f"v-{model}" for model in PROXY_SIZES}
 INPUT_VERSIONS = {"knowledge_frequency": "f1", "knowledge_triples": "t1", "corpus_documents/shard-0": "s1"}
-PLANNED = [3e9, 8e9]
+BIG = 800_000
+TARGETS = [
+    ForecastTarget("big at the ladder's ratio", BIG),
+    ForecastTarget("big on 4x the tokens", BIG, 4 * RATIO * BIG),
+    ForecastTarget("run-big (final, in progress)", BIG, RATIO * BIG, run_id="run-big"),
+]
 
 
 @pytest.fixture(scope="module")
-def world() -> tuple[pl.DataFrame, np.ndarray, pl.DataFrame]:
-    frequency, z = planted_world(n=600, seed=3)
-    return frequency, z, planted_accuracy(z, PROXY_SIZES, seed=4)
+def world() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(counts, every checkpoint of the ladder and the first half of run-big, run-big's final)."""
+    frequency = simulated_counts()
+    ladder = simulated_checkpoints(frequency, {name: (size, RATIO * size) for name, size in LADDER.items()})
+    big = simulated_checkpoints(frequency, {"run-big": (BIG, RATIO * BIG)}, seed=7)
+    started = big.filter(pl.col("tokens") <= RATIO * BIG // 2)
+    return frequency, pl.concat([ladder, started]), big.filter(pl.col("model") == "run-big")
+
+
+def versions(proxies: pl.DataFrame) -> dict[str, str]:
+    return {model: f"v-{model}" for model in proxies["model"].unique()}
 
 
 @pytest.fixture(scope="module")
-def forecast(world) -> tuple[pl.DataFrame, dict]:
-    frequency, _, proxies = world
-    return forecast_per_question(proxies, frequency, PLANNED, PROXY_VERSIONS, INPUT_VERSIONS)
+def forecast(world):
+    frequency, proxies, _ = world
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return forecast_targets(proxies, frequency, TARGETS, versions(proxies), INPUT_VERSIONS, CORPUS_TOKENS)
 
 
-def test_rows_say_what_each_forecast_used(world, forecast) -> None:
-    frequency, _, _ = world
-    rows, lineage = forecast
-    assert rows.columns == list(FORECAST_ROW_COLUMNS)
-    assert rows.height == len(PLANNED) * frequency.height
-    assert rows["forecast_id"].unique().to_list() == [lineage["forecast_id"]]
-    assert set(rows["proxies"]) == {",".join(PROXY_SIZES)}
-    assert (rows["largest_proxy_params"] == 1e9).all()
-    joined = rows.filter(pl.col("planned_params") == 3e9).join(frequency, on="idx", suffix="_frequency")
+def test_each_target_gets_rows_a_summary_with_intervals_and_says_what_it_used(world, forecast) -> None:
+    frequency, proxies, _ = world
+    assert forecast.rows.columns == list(FORECAST_ROW_COLUMNS) and forecast.targets.columns == list(TARGET_COLUMNS)
+    assert forecast.summary.columns == list(SUMMARY_COLUMNS)
+    assert forecast.rows.height == len(TARGETS) * frequency.height
+    targets = {row["target"]: row for row in forecast.targets.iter_rows(named=True)}
+    assert targets["big at the ladder's ratio"]["planned_tokens"] == pytest.approx(RATIO * BIG, rel=0.01)  # the ladder's ratio, resolved
+    assert targets["big on 4x the tokens"]["planned_tokens"] == 4 * RATIO * BIG
+    assert targets["run-big (final, in progress)"]["run_fraction_seen"] == pytest.approx(0.5)
+    assert targets["big at the ladder's ratio"]["run_fraction_seen"] is None
+    assert set(targets["big at the ladder's ratio"]["proxies"].split(",")) == set(proxies["model"].unique())
+    means = forecast.summary.filter(pl.col("rel") == "*")
+    assert means.height == len(TARGETS)
+    assert ((means["acc_low"] < means["predicted_accuracy"]) & (means["predicted_accuracy"] < means["acc_high"])).all()
+    more_tokens = means.filter(pl.col("target") == "big on 4x the tokens")["predicted_accuracy"][0]
+    assert more_tokens > means.filter(pl.col("target") == "big at the ladder's ratio")["predicted_accuracy"][0]
+    joined = forecast.rows.filter(pl.col("target") == TARGETS[0].name).join(frequency, on="idx", suffix="_frequency")
     assert (joined["N_so"] == joined["N_so_frequency"]).all()
-    assert lineage["proxies"] == PROXY_VERSIONS and lineage["inputs"] == INPUT_VERSIONS
+    assert forecast.lineage["proxies"] == versions(proxies) and forecast.lineage["inputs"] == INPUT_VERSIONS
 
 
 def test_forecast_id_follows_the_data_versions(world, forecast) -> None:
-    frequency, _, proxies = world
-    rows, _ = forecast
-    again, _ = forecast_per_question(proxies, frequency, PLANNED[:1], PROXY_VERSIONS, INPUT_VERSIONS)
-    assert again["forecast_id"][0] == rows["forecast_id"][0]  # the planned sizes are rows, not part of the key
-    retrained = {**PROXY_VERSIONS, "p-1b": "v-p-1b-retrained"}
-    changed, _ = forecast_per_question(proxies, frequency, PLANNED[:1], retrained, INPUT_VERSIONS)
-    assert changed["forecast_id"][0] != rows["forecast_id"][0]
-    recounted, _ = forecast_per_question(proxies, frequency, PLANNED[:1], PROXY_VERSIONS, {**INPUT_VERSIONS, "knowledge_frequency": "f2"})
-    assert recounted["forecast_id"][0] != rows["forecast_id"][0]
-    with pytest.raises(ValueError, match=r"no data version given for proxies \['p-1b'\]"):
-        forecast_per_question(proxies, frequency, PLANNED, {m: v for m, v in PROXY_VERSIONS.items() if m != "p-1b"}, INPUT_VERSIONS)
+    frequency, proxies, _ = world
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        again = forecast_targets(proxies, frequency, TARGETS[:1], versions(proxies), INPUT_VERSIONS, CORPUS_TOKENS)
+        retrained = forecast_targets(proxies, frequency, TARGETS[:1], {**versions(proxies), "m-400k": "retrained"}, INPUT_VERSIONS, CORPUS_TOKENS)
+    assert again.forecast_id == forecast.forecast_id  # the targets are rows, not part of the key
+    assert retrained.forecast_id != forecast.forecast_id
+    with pytest.raises(ValueError, match=r"no data version given for proxies \['m-400k'\]"):
+        forecast_targets(proxies, frequency, TARGETS, {m: v for m, v in versions(proxies).items() if m != "m-400k"}, INPUT_VERSIONS, CORPUS_TOKENS)
+
+
+def test_planned_runs_are_params_with_optional_tokens_and_bad_ones_are_named() -> None:
+    runs = parse_planned_runs(["2e6", "2e6:2e8"])
+    assert [(run.params, run.tokens) for run in runs] == [(2e6, None), (2e6, 2e8)]
+    assert runs[0].name != runs[1].name
+    for entry, value in (("2e6:0", "'0'"), ("2e6:-5", "'-5'"), ("x", "'x'"), ("1e6:many", "'many'")):
+        with pytest.raises(InputError, match=f"planned run '{entry}'.*{value}"):
+            parse_planned_runs([entry])
 
 
 def test_a_forecast_is_kept_once_and_never_overwritten(forecast) -> None:
-    rows, lineage = forecast
     connection = duckdb.connect(":memory:")
-    assert keep_forecast(connection, rows, lineage) == rows.height
+    assert keep_forecast(connection, forecast) is True
     created = connection.execute("SELECT created_at FROM forecast_runs").fetchall()
-    altered = rows.with_columns(pl.col("predicted_accuracy") * 0 + 0.5)
-    assert keep_forecast(connection, altered, lineage) == rows.height  # same key: nothing inserted
-    stored = stored_forecast(connection, lineage["forecast_id"])
-    assert np.allclose(stored["predicted_accuracy"], rows.sort("planned_params", "idx")["predicted_accuracy"])
+    altered = type(forecast)(forecast.rows.with_columns(pl.col("predicted_accuracy") * 0 + 0.5), forecast.targets, forecast.summary, forecast.lineage)
+    assert keep_forecast(connection, altered) is False  # same key: nothing inserted
+    stored = stored_forecast(connection, forecast.forecast_id, TARGETS[1].name)
+    assert np.allclose(stored["predicted_accuracy"], forecast.rows.filter(pl.col("target") == TARGETS[1].name).sort("idx")["predicted_accuracy"])
     assert connection.execute("SELECT created_at FROM forecast_runs").fetchall() == created
-    # "Which facts will the 8B model know?" is one query.
-    known = connection.execute("SELECT count(*) FROM forecast_per_question WHERE planned_params = 8e9 AND predicted_accuracy >= 0.5").fetchone()[0]
-    assert known == rows.filter(pl.col("planned_params") == 8e9, pl.col("predicted_accuracy") >= 0.5).height
+    assert stored_targets(connection).height == len(TARGETS)
+    assert stored_summary(connection, forecast.forecast_id, TARGETS[1].name)["rel"].to_list() == sorted({"*", *forecast.rows["rel"]})
+    # "Which facts will the run on 4x the tokens know?" is one query.
+    known = connection.execute("SELECT count(*) FROM forecast_questions WHERE target = $t AND predicted_accuracy >= 0.5", {"t": TARGETS[1].name}).fetchone()[0]
+    assert known == forecast.rows.filter(pl.col("target") == TARGETS[1].name, pl.col("predicted_accuracy") >= 0.5).height
     with pytest.raises(ValueError, match="forecast ids"):
-        keep_forecast(connection, rows, {**lineage, "forecast_id": "other"})
+        keep_forecast(connection, type(forecast)(forecast.rows, forecast.targets, forecast.summary, {**forecast.lineage, "forecast_id": "other"}))
 
 
-def test_backtest_scores_a_later_checkpoint_and_is_kept_once(world, forecast) -> None:
-    _, z, _ = world
-    rows, lineage = forecast
+def test_a_run_final_judges_the_forecasts_of_its_run_and_a_finished_size_its_planned_target(forecast) -> None:
+    targets = forecast.targets
+    final = {"checkpoint_id": "run-big", "run_id": "run-big", "params": BIG, "tokens": RATIO * BIG}
+    assert targets_judged_by(targets, final)["target"].to_list() == ["run-big (final, in progress)"]
+    other_run = {"checkpoint_id": "other", "run_id": "other", "params": BIG, "tokens": 4 * RATIO * BIG}
+    assert targets_judged_by(targets, other_run)["target"].to_list() == ["big on 4x the tokens"]
+    far = {"checkpoint_id": "far", "run_id": "far", "params": 3 * BIG, "tokens": RATIO * BIG}
+    assert targets_judged_by(targets, far).height == 0  # no target of that size: no test of a forecast
+    proxy = {"checkpoint_id": "m-400k", "run_id": "m-400k", "params": LADDER["m-400k"], "tokens": RATIO * LADDER["m-400k"]}
+    assert targets_judged_by(targets, proxy).height == 0
+
+
+def test_backtest_scores_the_final_checkpoint_says_if_the_mean_is_inside_and_is_kept_once(world, forecast) -> None:
+    _, _, final = world
     connection = duckdb.connect(":memory:")
-    keep_forecast(connection, rows, lineage)
-    actual = planted_accuracy(z, {"big": 8e9}, seed=5).select("idx", "acc")
-    to_judge = forecasts_to_backtest(connection, "big", 7.5e9, "cv1")
-    assert to_judge.rows() == [(lineage["forecast_id"], 8e9)]  # the planned size nearest to 7.5e9
-    planned_rows = rows.filter(pl.col("planned_params") == 8e9)
-    summary, calibration = backtest_forecast(planned_rows, actual, "big", 7.5e9, "cv1")
-    assert list(summary) == list(BACKTEST_COLUMNS)
-    assert summary["n_questions"] == planned_rows.height
-    assert summary["r2_question"] > 0.5 and summary["brier"] < 0.05
-    assert summary["mean_error"] == pytest.approx(summary["mean_predicted"] - summary["mean_actual"])
-    assert calibration["n_questions"].sum() == planned_rows.height
-    keep_backtest(connection, summary, calibration)
-    keep_backtest(connection, {**summary, "r2_question": -1.0}, calibration)  # same key: kept as it was
+    keep_forecast(connection, forecast)
+    target = forecast.targets.filter(pl.col("run_id") == "run-big").row(0, named=True)
+    rows = stored_forecast(connection, forecast.forecast_id, target["target"])
+    mean = stored_summary(connection, forecast.forecast_id, target["target"]).filter(pl.col("rel") == "*").row(0, named=True)
+    checkpoint = {"checkpoint_id": "run-big", "data_version": "cv1", "params": BIG, "tokens": RATIO * BIG}
+    result, calibration = backtest_forecast(rows, target, mean, final.select("idx", "acc"), checkpoint)
+    assert list(result) == list(BACKTEST_COLUMNS)
+    assert result["n_questions"] == rows.height and result["run_fraction_seen"] == pytest.approx(0.5)
+    assert result["mean_error"] == pytest.approx(result["mean_predicted"] - result["mean_actual"])
+    assert result["abs_error"] < 0.05 and result["r2_question"] > 0.5
+    assert result["inside_interval"] == (result["mean_low"] <= result["mean_actual"] <= result["mean_high"])
+    outside = backtest_forecast(rows, target, {**mean, "acc_low": 0.0, "acc_high": 0.001}, final.select("idx", "acc"), checkpoint)[0]
+    assert outside["inside_interval"] is False
+    assert calibration["n_questions"].sum() == rows.height
+    keep_backtest(connection, result, calibration)
+    keep_backtest(connection, {**result, "r2_question": -1.0}, calibration)  # same key: kept as it was
     stored = backtest_results(connection)
-    assert stored.height == 1 and stored["r2_question"][0] == pytest.approx(summary["r2_question"])
-    assert backtest_calibration(connection, lineage["forecast_id"], "big", "cv1").height == calibration.height
-    assert forecasts_to_backtest(connection, "big", 7.5e9, "cv1").height == 0  # judged already
-    assert forecasts_to_backtest(connection, "big", 7.5e9, "cv2").height == 1  # a retrained checkpoint judges again
-    assert forecasts_to_backtest(connection, "small", 5e8, "cv1").height == 0  # not larger than the proxies
-    with pytest.raises(ValueError, match="not larger than the forecast's largest proxy"):
-        backtest_forecast(planned_rows, actual, "small", 5e8, "cv1")
-    with pytest.raises(ValueError, match="one forecast and planned size"):
-        backtest_forecast(rows, actual, "big", 7.5e9, "cv1")
+    assert stored.height == 1 and stored["r2_question"][0] == pytest.approx(result["r2_question"]) and stored["inside_interval"][0] == result["inside_interval"]
+    assert backtest_calibration(connection, forecast.forecast_id, "run-big", "cv1").height == calibration.height
+    assert judged_already(connection, forecast.forecast_id, "run-big", "cv1") and not judged_already(connection, forecast.forecast_id, "run-big", "cv2")
+    with pytest.raises(ValueError, match="one of the forecast's proxies"):
+        backtest_forecast(rows, target, mean, final.select("idx", "acc"), {**checkpoint, "checkpoint_id": "m-400k"})
+    with pytest.raises(ValueError, match="one forecast and target"):
+        backtest_forecast(forecast.rows, target, mean, final.select("idx", "acc"), checkpoint)
 
 
 def test_calibration_bins_group_by_predicted_probability() -> None:
@@ -124,13 +175,3 @@ def test_calibration_bins_group_by_predicted_probability() -> None:
     assert bins["n_questions"].to_list() == [2, 1, 1]
     assert bins["mean_actual"].to_list() == pytest.approx([0.1, 1.0, 1.0])
     assert bins["mean_predicted"][0] == pytest.approx(0.06)
-
-
-def test_planned_size_inside_the_ladder_is_flagged_not_hidden(world) -> None:
-    frequency, _, proxies = world
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        rows, _ = forecast_per_question(proxies, frequency, [5e8], PROXY_VERSIONS, INPUT_VERSIONS)
-    assert any("not a forecast" in str(warning.message) for warning in caught)
-    assert set(rows["proxies"]) == {"p-10m,p-30m,p-100m,p-300m"}
-    assert (rows["largest_proxy_params"] == 3e8).all()

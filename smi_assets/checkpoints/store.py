@@ -12,8 +12,11 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 import polars as pl
 
-from smi_assets.common.sql import load_sql, transaction
+from smi_assets.common.sql import load_sql, sql_statements, transaction
 from training import weights
+
+# Written into a ladder checkpoint's folder when it is trained: its config and corpus content.
+TRAINING_INPUTS_FILE = "training_inputs.json"
 
 SCORE_COLUMNS = ["idx", "rel", "template_id", "sample", "prompt", "continuation", "correct"]
 
@@ -130,3 +133,31 @@ def accuracy_by_cooccurrence(connection: duckdb.DuckDBPyConnection, decoding: st
 
 def checkpoint_accuracy(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return connection.execute(load_sql("checkpoint_accuracy")).pl()
+
+
+def finished_checkpoints(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """checkpoint_id, run_id, params, tokens, data_version of every checkpoint that finished its
+    run (or whose run is unknown): the checkpoints that can judge a forecast."""
+    ensure_tables(connection)
+    return connection.execute(load_sql("checkpoint_finished")).pl()
+
+
+def replace_knowledge_gaps(connection: duckdb.DuckDBPyConnection, gaps: pl.DataFrame, plans: pl.DataFrame) -> None:
+    """Replace the knowledge-gap report: the facts below target per planned run, and the plan."""
+    new_gaps, new_plans = gaps.to_arrow(), plans.to_arrow()  # noqa: F841  (read by name in the SQL)
+    with transaction(connection):
+        for statement in sql_statements("knowledge_gaps_replace"):
+            connection.execute(statement)
+
+
+def knowledge_gap_tables(connection: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The latest knowledge-gap report: (gaps, plans); empty frames before the first one."""
+    present = {name for (name,) in connection.execute(load_sql("existing_tables")).fetchall()}
+    if "knowledge_gaps" not in present:
+        return pl.DataFrame(), pl.DataFrame()
+    return connection.execute(load_sql("knowledge_gaps_read")).pl(), connection.execute(load_sql("knowledge_plan_read")).pl()
+
+
+def triple_names(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """idx, subj, obj of every knowledge triple."""
+    return connection.execute(load_sql("triple_names")).pl()

@@ -66,6 +66,70 @@ def prune_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _question_ids(path: str) -> list[int]:
+    """The question (triple) ids of a file: one per line, or a CSV/Parquet with an ``idx`` column."""
+    from smi_assets.common.errors import InputError
+
+    source = Path(path)
+    if source.suffix in (".csv", ".parquet"):
+        import polars as pl
+
+        frame = pl.read_parquet(source) if source.suffix == ".parquet" else pl.read_csv(source)
+        if "idx" not in frame.columns:
+            raise InputError(source, f"no idx column; columns: {frame.columns}")
+        return frame["idx"].cast(int).to_list()
+    ids = []
+    for line_number, line in enumerate(source.read_text().splitlines(), start=1):
+        if line.strip():
+            try:
+                ids.append(int(line))
+            except ValueError:
+                raise InputError(source, f"not a question id: {line.strip()!r}", line=line_number) from None
+    return ids
+
+
+def plan_command(args: argparse.Namespace) -> int:
+    from smi_assets.common.storage import write_csv_atomic
+    from smi_assets.orchestration.forecasting import fit_forecaster
+    from smi_assets.orchestration.partitions import corpus_shards
+    from smi_assets.orchestration.pipeline import open_instance
+    from smi_assets.orchestration.resources import resources_from_environment
+
+    resources = resources_from_environment({**os.environ, "SMI_DATA_DIR": args.data_dir})
+    shards = sorted(open_instance(Path(args.data_dir)).get_dynamic_partitions(corpus_shards.name))
+    fitted = fit_forecaster(resources["storage"], resources["modeling"], shards)
+    for note in fitted.notes:
+        print(note)
+    forecaster = fitted.forecaster
+    questions = _question_ids(args.questions) if args.questions else None
+    try:
+        plan = forecaster.plan(args.target_accuracy, relation=args.relation, questions=questions, tokens_per_param=args.tokens_per_param)
+    except ValueError as error:
+        print(f"smi plan: {error}")
+        return 1
+    what = f"relation {args.relation}" if args.relation else "all questions"
+    if questions is not None:
+        what += f", {plan['n_questions']} of the given questions"
+
+    def interval(low: float | None, high: float | None, unit: str) -> str:
+        return f"80% range {'?' if low is None else f'{low:.3g}'} to {'beyond the search' if high is None else f'{high:.3g}'} {unit}"
+
+    print(
+        f"mean accuracy {args.target_accuracy} over {what} needs about {plan['params']:.3g} params on {plan['tokens']:.3g} tokens "
+        f"({plan['tokens_per_param']:.3g} tokens per parameter), {plan['compute']:.3g} FLOPs; "
+        f"{interval(plan['params_low'], plan['params_high'], 'params')}, {interval(plan['compute_low'], plan['compute_high'], 'FLOPs')}"
+    )
+    for run in resources["modeling"].planned_targets():
+        gaps = forecaster.knowledge_gaps(run.params, run.tokens, args.target_accuracy)
+        if questions is not None:
+            gaps = gaps.filter(gaps["idx"].is_in(questions))
+        print(f"at {run.name}: {gaps.height} facts forecast below {args.target_accuracy}")
+        if args.out and run == resources["modeling"].planned_targets()[0]:
+            write_csv_atomic(gaps, args.out)
+            print(f"wrote the facts below target at {run.name}, with the co-occurrences each would need, to {args.out}")
+    return 0
+
+
 def run_export_templates(args: argparse.Namespace) -> int:
     from smi_assets.corpus import world
     from smi_assets.knowledge.loaders import save_templates
@@ -90,6 +154,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     cleanup.add_argument("--data-dir", default="data")
     cleanup.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     cleanup.set_defaults(run=prune_command)
+    plan = subparsers.add_parser(
+        "plan",
+        help="the run (params, tokens, compute) whose forecast reaches a target accuracy, and the facts that stay below it",
+        description="Fits the forecaster on every scored checkpoint of the data directory (run `smi run-default` first) and inverts it.",
+    )
+    plan.add_argument("--data-dir", default="data")
+    plan.add_argument("--target-accuracy", type=float, required=True, help="mean CBQA accuracy to reach, in (0, 1)")
+    plan.add_argument("--relation", help="reach it on this relation's questions only")
+    plan.add_argument("--questions", help="reach it on these questions: a file of question ids, one per line, or a CSV/Parquet with an idx column")
+    plan.add_argument("--tokens-per-param", type=float, help="the plan's tokens per parameter (default: the ladder's)")
+    plan.add_argument("--out", help="CSV of the facts below the target at the first planned run (SMI_PLANNED_RUNS), with the co-occurrences each needs")
+    plan.set_defaults(run=plan_command)
     export = subparsers.add_parser(
         "export-templates",
         help="write the synthetic world's cloze templates to a JSON file",

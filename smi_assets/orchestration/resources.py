@@ -30,6 +30,7 @@ from pydantic import Field
 
 from smi_assets.common.errors import InputError
 from smi_assets.common.storage import validate_partition_key
+from smi_assets.smi.forecast.runs import ForecastTarget, parse_planned_runs
 from training.config import DEFAULT_LADDER, PLANNED_CONFIGS, DecodingConfig, TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -209,7 +210,13 @@ class ModelingResource(dg.ConfigurableResource):
     n_samples: int = Field(default=1, description="Generations per question when decoding_mode=sample.")
     temperature: float = Field(default=1.0, description="Sampling temperature when decoding_mode=sample.")
     max_new_tokens: int = Field(default=6, description="Tokens generated per CBQA answer.")
-    planned_params: list[int] = Field(default=[2_000_000, 10_000_000], description="Model sizes (parameters) to forecast before they are trained.")
+    planned_runs: list[str] = Field(
+        default=["2e6", "2e6:2e8", "1e7"],
+        description="Runs to forecast before they are trained, each PARAMS or PARAMS:TOKENS; without tokens, the ladder's tokens per parameter.",
+    )
+    target_accuracy: float = Field(
+        default=0.5, description="The accuracy a fact should reach: knowledge_gap_report lists the facts below it at the planned runs."
+    )
     training_lock_timeout_seconds: float = Field(default=600.0, description="How long a trainer waits for another one holding the same checkpoint folder.")
 
     def ladder_configs(self) -> dict[str, TrainConfig]:
@@ -227,6 +234,10 @@ class ModelingResource(dg.ConfigurableResource):
         if unknown:
             raise InputError(self.ladder_file or "SMI_LADDER", f"unknown ladder configs {unknown}; known: {sorted(available)}")
         return {name: available[name] for name in names}
+
+    def planned_targets(self) -> list[ForecastTarget]:
+        """The planned runs as forecast targets; InputError naming an entry that is not PARAMS[:TOKENS] with positive numbers."""
+        return parse_planned_runs(self.planned_runs)
 
     def decoding(self) -> DecodingConfig:
         return DecodingConfig(mode=self.decoding_mode, n_samples=self.n_samples, temperature=self.temperature, max_new_tokens=self.max_new_tokens)

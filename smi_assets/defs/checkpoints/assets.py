@@ -17,6 +17,7 @@ import polars as pl
 from transformers.utils import logging as transformers_logging
 
 from smi_assets.checkpoints import store, train_process
+from smi_assets.checkpoints.store import TRAINING_INPUTS_FILE
 from smi_assets.common.errors import InputError
 from smi_assets.defs.corpus.assets import corpus_documents
 from smi_assets.defs.knowledge.assets import cbqa_questions
@@ -31,7 +32,6 @@ from training.evaluation import evaluate_cbqa, load_checkpoint
 from training.model import count_parameters
 from training.weights import verify_weights, weight_file_sha256s, weights_sha256
 
-TRAINING_INPUTS_FILE = "training_inputs.json"
 # Progress goes to the run log as structured lines; transformers' own bars would garble it.
 transformers_logging.disable_progress_bar()
 

@@ -18,32 +18,33 @@ from matplotlib.ticker import NullFormatter
 
 from smi_assets.checkpoints import store
 from smi_assets.common.sql import load_sql
-from smi_assets.defs.checkpoints.assets import TRAINING_INPUTS_FILE, cbqa_scores, checkpoints
+from smi_assets.defs.checkpoints.assets import cbqa_scores, checkpoint_folder, checkpoints
 from smi_assets.defs.corpus.assets import corpus_documents
 from smi_assets.defs.frequency.assets import knowledge_frequency
 from smi_assets.defs.knowledge.assets import knowledge_triples
 from smi_assets.orchestration.automation import derived
+from smi_assets.orchestration.forecasting import FittedForecaster, fit_forecaster
 from smi_assets.orchestration.metadata import offending_rows_check, plot_metadata, table_preview
 from smi_assets.orchestration.observe import REFERENCE_TABLES
 from smi_assets.orchestration.partitions import checkpoint_partitions, corpus_shards
 from smi_assets.orchestration.resources import InputsResource, ModelingResource, StorageResource
 from smi_assets.smi.fit import fit_methods, fit_table
 from smi_assets.smi.forecast.counts_model import SizeConditionedForecaster, leave_one_size_out
-from smi_assets.smi.forecast.proxy import ProxyForecaster, aggregate_forecast
-from smi_assets.smi.forecast.runs import backtest_forecast, forecast_per_question
+from smi_assets.smi.forecast.proxy import PROXY_COLUMNS
+from smi_assets.smi.forecast.runs import ForecastTarget, backtest_forecast, forecast_targets, scored_checkpoints, targets_judged_by
 from smi_assets.smi.forecast.store import (
     backtest_calibration,
     backtest_results,
-    ensure_forecast_tables,
-    forecasts_to_backtest,
+    judged_already,
     keep_backtest,
     keep_forecast,
     stored_forecast,
+    stored_summary,
+    stored_targets,
 )
 from smi_assets.smi.metrics import compute_metrics
 from smi_assets.smi.reference import load_reference, reference_fits
 from training.config import PLANNED_CONFIGS
-from training.data import corpus_sha256
 from training.model import build_model, count_parameters
 
 SMI_VARIANT = "current"
@@ -137,139 +138,142 @@ def forecast_lineage(instance: dg.DagsterInstance, checkpoint_ids: list[str]) ->
     }
 
 
-def planned_sizes(storage: StorageResource, modeling: ModelingResource, proxies: pl.DataFrame) -> dict[str, int]:
-    """Target name -> parameters: the planned sizes of the settings, and each planned config
-    (`training.config.PLANNED_CONFIGS`, e.g. gpt-large) not trained yet, sized with the
-    proxies' vocabulary so its forecast can be judged against it once it is trained."""
-    targets = {f"{int(params):,} params": int(params) for params in modeling.planned_params}
-    largest = proxies.sort("params")["model"][-1]
-    vocab_size = json.loads((storage.checkpoint_dir(largest) / "config.json").read_text())["vocab_size"]
-    for name, config in PLANNED_CONFIGS.items():
-        if name not in set(proxies["model"]):
-            targets[name] = count_parameters(build_model(dataclasses.replace(config.model, vocab_size=vocab_size)))
+def forecast_targets_of(storage: StorageResource, modeling: ModelingResource, checkpoints_scored: pl.DataFrame) -> list[ForecastTarget]:
+    """What `cbqa_forecast` forecasts: the planned runs of the settings; each planned config
+    (`training.config.PLANNED_CONFIGS`, e.g. gpt-large) or ladder run not finished yet, sized with
+    the proxies' vocabulary, so its forecast can be judged once it is; and the final checkpoint
+    of every run in progress (a run with scored intermediate checkpoints but no scored final
+    one), forecast from its own checkpoints too."""
+    targets = modeling.planned_targets()
+    finished = set(checkpoints_scored.filter(pl.col("tokens").is_null() | pl.col("run_tokens").is_null() | (pl.col("tokens") >= pl.col("run_tokens")))["model"])
+    largest = checkpoints_scored.sort("params")["model"][-1]
+    vocab_size = json.loads((checkpoint_folder(storage, modeling, largest) / "config.json").read_text())["vocab_size"]
+    for name, config in {**PLANNED_CONFIGS, **modeling.ladder_configs()}.items():
+        if name in finished:
+            continue
+        params = count_parameters(build_model(dataclasses.replace(config.model, vocab_size=vocab_size)))
+        in_progress = checkpoints_scored.filter(pl.col("run_id") == name).height > 0
+        tokens = config.max_steps * config.batch_size * config.grad_accum_steps * config.model.block_size
+        targets.append(ForecastTarget(f"{name} (final, in progress)" if in_progress else name, params, tokens, run_id=name if in_progress else None))
     return targets
 
 
-def _proxies_on_this_corpus(context: dg.AssetExecutionContext, storage: StorageResource, accuracy: pl.DataFrame) -> tuple[pl.DataFrame, str]:
-    """The trained checkpoints' accuracies with the corpus each was trained on; those trained on
-    an older corpus than the current one are left out (they are stale), and the log says so."""
+def _fit_forecaster(context: dg.AssetExecutionContext, storage: StorageResource, modeling: ModelingResource) -> FittedForecaster:
     shards = sorted(context.instance.get_dynamic_partitions(corpus_shards.name))
-    current = corpus_sha256([storage.shard_documents_path(shard) for shard in shards])
-    versions = {
-        model: json.loads(marker.read_text()).get("corpus_sha256") if (marker := storage.checkpoint_dir(model) / TRAINING_INPUTS_FILE).is_file() else None
-        for model in accuracy["model"].unique().to_list()
+    fitted = fit_forecaster(storage, modeling, shards)
+    for note in fitted.notes:
+        context.log.warning(note)
+    return fitted
+
+
+@dg.asset(
+    group_name="smi",
+    code_version="3",
+    kinds={"duckdb"},
+    deps=[knowledge_frequency, cbqa_scores, checkpoints],
+    automation_condition=derived(),
+    description=(
+        "CBQA accuracy forecast, per question and as means with 80% intervals, of the planned runs (params and tokens), "
+        "the planned configs such as gpt-large and the final checkpoint of every run in progress, from every scored "
+        "checkpoint (intermediate ones included) and the corpus counts: DuckDB tables forecast_targets, "
+        "forecast_questions and forecast_summary (kept, one forecast per forecast_id) and cbqa_forecast (the latest)."
+    ),
+)
+def cbqa_forecast(context: dg.AssetExecutionContext, storage: StorageResource, modeling: ModelingResource) -> dg.MaterializeResult:
+    decoding = modeling.decoding().label()
+    fitted = _fit_forecaster(context, storage, modeling)
+    forecaster, proxies, frequency, corpus_tokens = fitted.forecaster, fitted.proxies, fitted.frequency, fitted.corpus_tokens
+    scored = scored_checkpoints(proxies)
+    lineage = forecast_lineage(context.instance, scored["model"].to_list())
+    targets = forecast_targets_of(storage, modeling, scored)
+    with warnings.catch_warnings(record=True) as fallbacks:
+        warnings.simplefilter("always")
+        forecast = forecast_targets(
+            proxies, frequency, targets,
+            proxy_versions=lineage["checkpoints"],
+            input_versions={"knowledge_triples": lineage["knowledge_triples"], "knowledge_frequency": lineage["knowledge_frequency"], **lineage["corpus_documents"]},
+            corpus_tokens=corpus_tokens,
+            forecaster=forecaster,
+        )  # fmt: skip
+    for fallback in fallbacks:
+        context.log.warning(f"forecast: {fallback.message}")
+    latest = (
+        forecast.summary.join(forecast.targets.select("target", "planned_params", "planned_tokens", "run_id", "run_fraction_seen", "reach"), on="target")
+        .with_columns(
+            pl.lit(decoding).alias("decoding"),
+            pl.lit(",".join(scored["model"].to_list())).alias("trained_on"),
+            pl.lit(json.dumps(lineage, sort_keys=True)).alias("lineage"),
+        )
+        .sort("planned_params", "planned_tokens", "target", "rel")
+    )
+    # The counts-only model's leave-one-size-out error over the finished checkpoints, a yardstick.
+    finished = proxies.filter(pl.col("run_tokens").is_null() | pl.col("tokens").is_null() | (pl.col("tokens") >= pl.col("run_tokens")))
+    backtest = (
+        leave_one_size_out(SizeConditionedForecaster, frequency, finished.select(PROXY_COLUMNS))
+        if finished["model"].n_unique() >= 2
+        else pl.DataFrame(schema={"model": pl.Utf8, "params": pl.Int64, "abs_error": pl.Float64, "baseline_abs_error": pl.Float64})
+    )
+    with storage.connection() as connection:
+        new = keep_forecast(connection, forecast)
+        store.replace_forecast(connection, latest, backtest)
+    metadata = {
+        "forecast_id": forecast.forecast_id,
+        "new_forecast": new,
+        "proxies": ", ".join(scored["model"].to_list()),
+        "tokens_per_param_of_the_ladder": forecaster.tokens_per_param_,
+        "d_axis_extrapolated_by": forecaster.d_extrapolation,
+        "forecast": table_preview(latest.filter(pl.col("rel") == "*").drop("lineage")),
+        "lineage": dg.MetadataValue.json(lineage),
     }
-    stale = sorted(model for model, version in versions.items() if version != current)
-    if stale:
-        context.log.warning(f"not proxies: {stale} were trained on another corpus than the current one (retrain them to use them)")
-    return accuracy.filter(~pl.col("model").is_in(stale)).with_columns(pl.lit(current).alias("corpus_version")), current
+    if backtest.height:
+        metadata["leave_one_size_out_mae"] = float(backtest["abs_error"].mean())
+    return dg.MaterializeResult(
+        metadata={name: value for name, value in metadata.items() if value is not None}, data_version=dg.DataVersion(forecast.forecast_id)
+    )
 
 
 @dg.asset(
     group_name="smi",
     code_version="2",
     kinds={"duckdb"},
-    deps=[knowledge_frequency, cbqa_scores, checkpoints],
-    automation_condition=derived(),
-    description=(
-        "Per-question CBQA accuracy forecast for the planned sizes (and planned configs such as gpt-large) from the "
-        "ladder's checkpoints (proxies) and the corpus counts: DuckDB tables `forecast_per_question` (kept, one set per "
-        "forecast_id) and `cbqa_forecast` (mean and per relation of the latest)."
-    ),
-)
-def cbqa_forecast(context: dg.AssetExecutionContext, storage: StorageResource, modeling: ModelingResource) -> dg.MaterializeResult:
-    decoding = modeling.decoding().label()
-    with storage.connection(read_only=True) as connection:
-        frequency = store.frequency_counts(connection)
-        scored = store.proxy_accuracy(connection, decoding)
-    proxies, corpus_version = _proxies_on_this_corpus(context, storage, scored)
-    if proxies.is_empty():
-        raise dg.Failure("no scored checkpoint trained on the current corpus to forecast from: materialize checkpoints and cbqa_scores")
-    trained = proxies.select("model", "params").unique().sort("params")
-    lineage = forecast_lineage(context.instance, trained["model"].to_list())
-    targets = planned_sizes(storage, modeling, trained)
-    with warnings.catch_warnings(record=True) as fallbacks:
-        warnings.simplefilter("always")
-        rows, forecast_lineage_record = forecast_per_question(
-            proxies, frequency, sorted(set(targets.values())),
-            proxy_versions=lineage["checkpoints"],
-            input_versions={"knowledge_triples": lineage["knowledge_triples"], "knowledge_frequency": lineage["knowledge_frequency"], **lineage["corpus_documents"]},
-            forecaster=ProxyForecaster(corpus_version=corpus_version),
-        )  # fmt: skip
-    for fallback in fallbacks:  # the forecaster states each fallback it takes: say it in the run log
-        context.log.warning(f"forecast: {fallback.message}")
-    forecast_id = forecast_lineage_record["forecast_id"]
-    names = (
-        pl.DataFrame({"target": list(targets), "planned_params": [float(value) for value in targets.values()]})
-        .group_by("planned_params")
-        .agg(pl.col("target").str.join(" / "))
-    )
-    summary = (
-        aggregate_forecast(rows.rename({"predicted_accuracy": "predicted_acc"}))
-        .rename({"predicted_acc": "predicted_accuracy"})
-        .join(names, on="planned_params", how="left")
-    )
-    forecast = summary.with_columns(
-        pl.col("planned_params").cast(pl.Int64),
-        pl.lit(decoding).alias("decoding"),
-        pl.lit(",".join(trained["model"].to_list())).alias("trained_on"),
-        pl.lit(forecast_id).alias("forecast_id"),
-        pl.lit(json.dumps(lineage, sort_keys=True)).alias("lineage"),
-    )
-    # The counts-only model's leave-one-size-out error, a yardstick for the proxies' forecast.
-    backtest = (
-        leave_one_size_out(SizeConditionedForecaster, frequency, proxies.drop("corpus_version"))
-        if trained.height >= 2
-        else pl.DataFrame(schema={"model": pl.Utf8, "params": pl.Int64, "abs_error": pl.Float64, "baseline_abs_error": pl.Float64})
-    )
-    with storage.connection() as connection:
-        added = keep_forecast(connection, rows, forecast_lineage_record)
-        store.replace_forecast(connection, forecast, backtest)
-    metadata = {
-        "forecast_id": forecast_id,
-        "new_forecast": added > 0,
-        "proxies": ", ".join(trained["model"].to_list()),
-        "forecast": table_preview(forecast.filter(pl.col("rel") == "*").drop("lineage")),
-        "lineage": dg.MetadataValue.json(lineage),
-    }
-    if backtest.height:
-        metadata["leave_one_size_out_mae"] = float(backtest["abs_error"].mean())
-    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(forecast_id))
-
-
-@dg.asset(
-    group_name="smi",
-    code_version="1",
-    kinds={"duckdb"},
     deps=[cbqa_forecast, cbqa_scores],
     automation_condition=derived(),
     description=(
-        "Every kept forecast judged against each scored checkpoint larger than its proxies (trained by the ladder or "
-        "dropped in): mean error, per-question R², Brier, AUC and calibration. DuckDB tables forecast_backtest_results "
-        "and forecast_backtest_calibration."
+        "Every kept forecast judged once the checkpoint it was about is scored (a run's final checkpoint judges the "
+        "forecasts made during that run; a finished checkpoint judges the planned targets of its params and tokens): "
+        "mean error, whether the actual mean fell in the 80% interval, per-question R², Brier, AUC, calibration, and "
+        "error against the share of the run seen. DuckDB tables forecast_backtest_results and forecast_backtest_calibration."
     ),
 )
 def forecast_backtest(context: dg.AssetExecutionContext, storage: StorageResource, modeling: ModelingResource) -> dg.MaterializeResult:
     decoding = modeling.decoding().label()
     judged = []
     with storage.connection() as connection:
-        ensure_forecast_tables(connection)
-        for checkpoint in store.checkpoint_sizes(connection).iter_rows(named=True):
+        kept = stored_targets(connection)
+        for checkpoint in store.finished_checkpoints(connection).iter_rows(named=True):
             actual = store.triple_accuracy(connection, checkpoint["checkpoint_id"], decoding)
             if actual.is_empty():
                 continue
-            due = forecasts_to_backtest(connection, checkpoint["checkpoint_id"], checkpoint["params"], checkpoint["data_version"])
-            for forecast_id, planned in due.iter_rows():
-                rows = stored_forecast(connection, forecast_id).filter(pl.col("planned_params") == planned)
-                summary, calibration = backtest_forecast(rows, actual, checkpoint["checkpoint_id"], checkpoint["params"], checkpoint["data_version"])
-                keep_backtest(connection, summary, calibration)
-                judged.append(summary)
+            for target in targets_judged_by(kept, checkpoint).iter_rows(named=True):
+                if judged_already(connection, target["forecast_id"], checkpoint["checkpoint_id"], checkpoint["data_version"]):
+                    continue
+                rows = stored_forecast(connection, target["forecast_id"], target["target"])
+                mean = stored_summary(connection, target["forecast_id"], target["target"]).filter(pl.col("rel") == "*").row(0, named=True)
+                result, calibration = backtest_forecast(rows, target, mean, actual, checkpoint)
+                keep_backtest(connection, result, calibration)
+                judged.append(result)
         results = backtest_results(connection)
-        latest = results.tail(1)  # the largest checkpoint judged
+        latest = results.tail(1)
         calibration = backtest_calibration(connection, *latest.select("forecast_id", "checkpoint_id", "checkpoint_version").row(0)) if latest.height else None
+    with_interval = results.filter(pl.col("inside_interval").is_not_null())
     metadata = {"backtests": results.height, "new_backtests": len(judged), "results": table_preview(results, 20)}
+    if with_interval.height:
+        metadata["interval_coverage_80"] = float(with_interval["inside_interval"].mean())
     if calibration is not None and calibration.height:
         metadata.update(plot_metadata(_calibration_plot(calibration, latest.row(0, named=True)), storage.plot_path("forecast_calibration.png")))
+    during_runs = results.filter(pl.col("run_fraction_seen").is_not_null())
+    if during_runs.height:
+        metadata.update(plot_metadata(_run_progress_plot(during_runs), storage.plot_path("forecast_error_by_run_progress.png")))
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -280,6 +284,79 @@ def _calibration_plot(calibration: pl.DataFrame, result: dict) -> plt.Figure:
     axis.set(xlabel="predicted accuracy", ylabel="observed accuracy", xlim=(0, 1), ylim=(0, 1))
     axis.set_title(f"{result['checkpoint_id']} vs forecast {result['forecast_id'][:8]}: R²={result['r2_question']:.3f}, Brier={result['brier']:.4f}")
     axis.legend(loc="upper left", fontsize=8)
+    return figure
+
+
+def _run_progress_plot(results: pl.DataFrame) -> plt.Figure:
+    """Error of the forecast of each run's final checkpoint against the share of the run seen
+    when it was made, with the 80% interval around it."""
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for (run_id,), rows in results.sort("run_fraction_seen").group_by("run_id", maintain_order=True):
+        fraction = rows["run_fraction_seen"].to_numpy()
+        axis.plot(fraction, rows["mean_error"].to_numpy(), "o-", label=f"{run_id}: predicted - actual")
+        axis.fill_between(fraction, (rows["mean_low"] - rows["mean_actual"]).to_numpy(), (rows["mean_high"] - rows["mean_actual"]).to_numpy(), alpha=0.2)
+    axis.axhline(0, color="grey", linewidth=1)
+    axis.set(xlabel="share of the run's tokens seen when forecast", ylabel="mean accuracy error (80% interval shaded)", xlim=(0, 1))
+    axis.set_title("Forecast of a run's final checkpoint, made during the run")
+    axis.legend(fontsize=8)
+    return figure
+
+
+@dg.asset(
+    group_name="smi",
+    code_version="1",
+    kinds={"duckdb"},
+    deps=[knowledge_frequency, cbqa_scores, checkpoints],
+    automation_condition=derived(),
+    description=(
+        "The facts forecast below the target accuracy (SMI_TARGET_ACCURACY) at each planned run, with the co-occurrences "
+        "each would need to reach it (a table a data team can act on: upsample or add documents for them), and the run "
+        "that would reach the target on average: DuckDB tables knowledge_gaps and knowledge_plan."
+    ),
+)
+def knowledge_gap_report(context: dg.AssetExecutionContext, storage: StorageResource, modeling: ModelingResource) -> dg.MaterializeResult:
+    forecaster = _fit_forecaster(context, storage, modeling).forecaster
+    target = modeling.target_accuracy
+    gaps = pl.concat([
+        forecaster.knowledge_gaps(run.params, run.tokens, target).with_columns(pl.lit(run.name).alias("planned_run"))
+        for run in modeling.planned_targets()
+    ])  # fmt: skip
+    with storage.connection(read_only=True) as connection:
+        gaps = store.triple_names(connection).join(gaps, on="idx", how="right")
+    try:
+        plan = [forecaster.plan(target)]
+    except ValueError as unreachable:
+        context.log.warning(f"plan: {unreachable}")
+        plan = []
+    plans = pl.DataFrame(
+        plan, schema_overrides={"relation": pl.Utf8, "params_low": pl.Float64, "params_high": pl.Float64, "compute_low": pl.Float64, "compute_high": pl.Float64}
+    )
+    with storage.connection() as connection:
+        store.replace_knowledge_gaps(connection, gaps, plans)
+    first_run = modeling.planned_targets()[0].name
+    metadata = {
+        "target_accuracy": target,
+        "facts_below_target": table_preview(
+            gaps.group_by("planned_run").agg(pl.len().alias("facts"), pl.col("extra_cooccurrences").median().alias("median_extra_cooccurrences")), 10
+        ),
+        "fewest_extra_cooccurrences": table_preview(gaps.filter(pl.col("planned_run") == first_run).head(20), 20),
+    }
+    if plans.height:
+        metadata["plan"] = dg.MetadataValue.json(plans.row(0, named=True))
+    metadata.update(plot_metadata(_gap_plot(gaps.filter(pl.col("planned_run") == first_run), first_run, target), storage.plot_path("knowledge_gaps.png")))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _gap_plot(gaps: pl.DataFrame, run: str, target: float) -> plt.Figure:
+    """Each fact below the target at the run: its co-occurrences now and the count it would need."""
+    figure, axis = plt.subplots(figsize=(6, 4))
+    reachable = gaps.filter(pl.col("needed_N_so").is_not_null())
+    axis.scatter(reachable["N_so"].to_numpy() + 1, reachable["needed_N_so"].to_numpy() + 1, s=6, alpha=0.5)
+    top = max(float(reachable["needed_N_so"].max() or 1), 1.0) + 1
+    axis.plot([1, top], [1, top], color="grey", linewidth=1, label="no change")
+    axis.set(xscale="log", yscale="log", xlabel="co-occurrences now (N_so + 1)", ylabel=f"co-occurrences needed for {target:.0%} (+1)")
+    axis.set_title(f"{gaps.height} facts below {target:.0%} at {run} ({gaps.height - reachable.height} not reachable by more documents)")
+    axis.legend(fontsize=8)
     return figure
 
 

@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 
 from smi_assets.common.sql import load_sql, sql_statements, transaction
-from smi_assets.smi.forecast.runs import CALIBRATION_COLUMNS, FORECAST_ROW_COLUMNS
+from smi_assets.smi.forecast.runs import CALIBRATION_COLUMNS, FORECAST_ROW_COLUMNS, SUMMARY_COLUMNS, TARGET_COLUMNS, Forecast
 
 
 def ensure_forecast_tables(connection: duckdb.DuckDBPyConnection) -> None:
@@ -21,38 +21,51 @@ def ensure_forecast_tables(connection: duckdb.DuckDBPyConnection) -> None:
     connection.execute(load_sql("forecast_backtest_tables"))
 
 
-def keep_forecast(connection: duckdb.DuckDBPyConnection, rows: pl.DataFrame, lineage: dict) -> int:
-    """Store one forecast (rows of one forecast_id) unless it is stored already; returns the
-    number of rows now stored for that forecast_id."""
+def keep_forecast(connection: duckdb.DuckDBPyConnection, forecast: Forecast) -> bool:
+    """Store one forecast unless its forecast_id is stored already; True when it was new."""
     ensure_forecast_tables(connection)
-    ids = rows["forecast_id"].unique().to_list()
-    if ids != [lineage["forecast_id"]]:
-        raise ValueError(f"rows carry forecast ids {ids}, the lineage {lineage['forecast_id']!r}")
-    new_forecast_rows = rows.select(FORECAST_ROW_COLUMNS).to_arrow()  # noqa: F841  (read by name in the SQL)
-    parameters = {"forecast_id": lineage["forecast_id"], "lineage": json.dumps(lineage, sort_keys=True)}
-    first, second = sql_statements("forecast_per_question_insert")
+    ids = {*forecast.rows["forecast_id"].unique(), *forecast.targets["forecast_id"].unique(), *forecast.summary["forecast_id"].unique()}
+    if ids != {forecast.forecast_id}:
+        raise ValueError(f"rows carry forecast ids {sorted(ids)}, the lineage {forecast.forecast_id!r}")
+    known = connection.execute(load_sql("forecast_known"), {"forecast_id": forecast.forecast_id}).fetchone()[0]
+    new_targets = forecast.targets.select(TARGET_COLUMNS).to_arrow()  # noqa: F841  (read by name in the SQL)
+    new_questions = forecast.rows.select(FORECAST_ROW_COLUMNS).to_arrow()  # noqa: F841
+    new_summary = forecast.summary.select(SUMMARY_COLUMNS).to_arrow()  # noqa: F841
+    parameters = {"forecast_id": forecast.forecast_id, "lineage": json.dumps(forecast.lineage, sort_keys=True)}
+    first, *rest = sql_statements("forecast_per_question_insert")
     with transaction(connection):
         connection.execute(first, parameters)
-        connection.execute(second)
-    return stored_forecast(connection, lineage["forecast_id"]).height
+        for statement in rest:
+            connection.execute(statement)
+    return not known
 
 
-def stored_forecast(connection: duckdb.DuckDBPyConnection, forecast_id: str) -> pl.DataFrame:
-    return connection.execute(load_sql("forecast_per_question_read"), {"forecast_id": forecast_id}).pl()
+def stored_forecast(connection: duckdb.DuckDBPyConnection, forecast_id: str, target: str) -> pl.DataFrame:
+    """The per-question rows of one kept target."""
+    return connection.execute(load_sql("forecast_per_question_read"), {"forecast_id": forecast_id, "target": target}).pl()
 
 
-def forecasts_to_backtest(connection: duckdb.DuckDBPyConnection, checkpoint_id: str, params: float, checkpoint_version: str) -> pl.DataFrame:
-    """forecast_id, planned_params of the stored forecasts a new checkpoint can judge: all
-    their proxies are smaller, and this checkpoint version has not judged them yet."""
+def stored_summary(connection: duckdb.DuckDBPyConnection, forecast_id: str, target: str) -> pl.DataFrame:
+    """The mean ("*") and per-relation forecasts of one kept target, with their intervals."""
+    return connection.execute(load_sql("forecast_summary_read"), {"forecast_id": forecast_id, "target": target}).pl()
+
+
+def stored_targets(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every kept target (:data:`~smi_assets.smi.forecast.runs.TARGET_COLUMNS`)."""
     ensure_forecast_tables(connection)
-    parameters = {"checkpoint_id": checkpoint_id, "params": float(params), "checkpoint_version": checkpoint_version}
-    return connection.execute(load_sql("forecast_per_question_to_backtest"), parameters).pl()
+    return connection.execute(load_sql("forecast_targets_read")).pl()
 
 
-def keep_backtest(connection: duckdb.DuckDBPyConnection, summary: dict, calibration: pl.DataFrame) -> None:
+def judged_already(connection: duckdb.DuckDBPyConnection, forecast_id: str, checkpoint_id: str, checkpoint_version: str) -> bool:
+    keys = {"forecast_id": forecast_id, "checkpoint_id": checkpoint_id, "checkpoint_version": checkpoint_version}
+    return bool(connection.execute(load_sql("forecast_backtest_judged"), keys).fetchone()[0])
+
+
+def keep_backtest(connection: duckdb.DuckDBPyConnection, result: dict, calibration: pl.DataFrame) -> None:
     """Store a :func:`~smi_assets.smi.forecast.runs.backtest_forecast` result unless stored already."""
     ensure_forecast_tables(connection)
-    new_backtest = pl.DataFrame([summary]).to_arrow()  # noqa: F841  (read by name in the SQL)
+    nullable = {"planned_tokens": pl.Float64, "checkpoint_tokens": pl.Float64, "run_id": pl.Utf8, "run_fraction_seen": pl.Float64}
+    new_backtest = pl.DataFrame([result], schema_overrides=nullable).to_arrow()  # noqa: F841  (read by name in the SQL)
     new_calibration = calibration.select(CALIBRATION_COLUMNS).to_arrow()  # noqa: F841
     with transaction(connection):
         for statement in sql_statements("forecast_backtest_insert"):
@@ -60,6 +73,7 @@ def keep_backtest(connection: duckdb.DuckDBPyConnection, summary: dict, calibrat
 
 
 def backtest_results(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    ensure_forecast_tables(connection)
     return connection.execute(load_sql("forecast_backtest_results_read")).pl()
 
 

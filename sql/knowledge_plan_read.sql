@@ -1,0 +1,1 @@
+SELECT * EXCLUDE (created_at) FROM knowledge_plan;
