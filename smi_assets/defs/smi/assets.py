@@ -29,7 +29,7 @@ from smi_assets.orchestration.partitions import checkpoint_partitions, corpus_sh
 from smi_assets.orchestration.resources import InputsResource, ModelingResource, StorageResource
 from smi_assets.smi.fit import fit_methods, fit_table
 from smi_assets.smi.forecast.counts_model import SizeConditionedForecaster, leave_one_size_out
-from smi_assets.smi.forecast.proxy import ProxyForecaster, aggregate_forecast
+from smi_assets.smi.forecast.proxy import PROXY_COLUMNS, ProxyForecaster, aggregate_forecast
 from smi_assets.smi.forecast.runs import backtest_forecast, forecast_per_question
 from smi_assets.smi.forecast.store import (
     backtest_calibration,
@@ -182,7 +182,10 @@ def cbqa_forecast(context: dg.AssetExecutionContext, storage: StorageResource, m
     with storage.connection(read_only=True) as connection:
         frequency = store.frequency_counts(connection)
         scored = store.proxy_accuracy(connection, decoding)
-    proxies, corpus_version = _proxies_on_this_corpus(context, storage, scored)
+    # This forecaster takes one checkpoint per size: each ladder run's final one (partition <run>),
+    # not the intermediate checkpoints (<run>.step<NNNNNN>) its run left on the way.
+    finals = scored.filter(pl.col("run_id").is_null() | (pl.col("model") == pl.col("run_id"))).select(PROXY_COLUMNS)
+    proxies, corpus_version = _proxies_on_this_corpus(context, storage, finals)
     if proxies.is_empty():
         raise dg.Failure("no scored checkpoint trained on the current corpus to forecast from: materialize checkpoints and cbqa_scores")
     trained = proxies.select("model", "params").unique().sort("params")
