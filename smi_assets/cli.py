@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "smi_assets.frequency.commands",
     "smi_assets.smi.commands",
     "smi_assets.crossmodel.commands",
+    "smi_assets.checkpoints.commands",
     "smi_assets.orchestration.commands",
     "smi_assets.reference_data.commands",
 )

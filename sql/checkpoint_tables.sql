@@ -15,6 +15,11 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 -- place (old rows keep NULL) and is a no-op afterwards.
 ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS weights_sha256 VARCHAR;       -- training.weights.weights_sha256
 ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS weight_file_sha256s VARCHAR;  -- JSON object: file name -> sha256
+-- Where the checkpoint sits in its training run (smi_assets.checkpoints.runs); tokens_seen above
+-- is the tokens it was trained on. NULL: unknown (a dropped folder without a sidecar).
+ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS run_id VARCHAR;      -- a ladder run's name, a sidecar's run_id or the folder name
+ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS step BIGINT;         -- optimizer step within the run
+ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS run_tokens BIGINT;   -- tokens the whole run plans to see
 CREATE TABLE IF NOT EXISTS cbqa_scores (
     checkpoint_id VARCHAR,
     decoding VARCHAR,

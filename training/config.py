@@ -123,6 +123,9 @@ def _ladder_entry(n_layer: int, n_embd: int, n_head: int, learning_rate: float) 
         max_steps=3000,
         batch_size=32,
         checkpoint_every=500,
+        # Two intermediate checkpoints per run (steps 1000 and 2000), so each run gives the
+        # forecast three points on its tokens axis; each is one more CBQA evaluation.
+        intermediate_every=1000,
         learning_rate=learning_rate,
         min_learning_rate=learning_rate / 10,
     )

@@ -1,4 +1,5 @@
-"""DuckDB storage of checkpoints, CBQA scores and SMI fits.
+"""DuckDB storage of checkpoints (with their run, step and tokens), CBQA scores, SMI fits, and
+the corpus' token counts that say which share of the corpus a checkpoint saw.
 
 Each write replaces the rows of one checkpoint (and decoding) inside a transaction, so a
 rerun never duplicates rows and a failure leaves the previous rows in place.
@@ -32,6 +33,9 @@ class CheckpointRecord:
     final_loss: float | None
     data_version: str
     weight_file_sha256s: dict[str, str] = field(default_factory=dict)  # training.weights.weight_file_sha256s(folder)
+    run_id: str | None = None  # see smi_assets.checkpoints.runs.RunPosition; tokens_seen is its tokens
+    step: int | None = None
+    run_tokens: int | None = None
 
     @property
     def weights_sha256(self) -> str | None:
@@ -61,6 +65,14 @@ def recorded_weight_file_sha256s(connection: duckdb.DuckDBPyConnection, checkpoi
     ensure_tables(connection)
     recorded = _recorded(connection, "checkpoint_weight_file_sha256s", checkpoint_id)[0]
     return json.loads(recorded) if recorded else {}
+
+
+def out_of_order_checkpoint(connection: duckdb.DuckDBPyConnection, record: CheckpointRecord) -> tuple[str, int, int] | None:
+    """(checkpoint_id, step, tokens) of another checkpoint of the record's run whose tokens
+    disagree with its step: an earlier step with more tokens, or a later one with fewer."""
+    ensure_tables(connection)
+    values = {"checkpoint_id": record.checkpoint_id, "run_id": record.run_id, "step": record.step, "tokens_seen": record.tokens_seen}
+    return connection.execute(load_sql("checkpoint_out_of_order"), values).fetchone()
 
 
 def replace_scores(connection: duckdb.DuckDBPyConnection, checkpoint_id: str, decoding: str, scores: pl.DataFrame) -> None:
@@ -105,8 +117,31 @@ def triple_accuracy(connection: duckdb.DuckDBPyConnection, checkpoint_id: str, d
 
 
 def proxy_accuracy(connection: duckdb.DuckDBPyConnection, decoding: str) -> pl.DataFrame:
-    """model, params, idx, acc of every checkpoint the project trained (the forecast's proxies)."""
+    """model, params, idx, acc, tokens, run_id, run_tokens, step of every checkpoint the project
+    trained (the forecast's proxies), a ladder run's intermediate checkpoints included; tokens
+    (Int64) are null where unknown."""
     return connection.execute(load_sql("proxy_accuracy"), {"decoding": decoding}).pl()
+
+
+def replace_shard_tokens(connection: duckdb.DuckDBPyConnection, shard: str, documents: int, tokens: int) -> None:
+    """Record one corpus shard's documents and tokens, replacing its previous row."""
+    connection.execute(load_sql("corpus_tables"))
+    connection.execute(load_sql("corpus_shard_tokens_replace"), {"shard": shard, "documents": documents, "tokens": tokens})
+
+
+def corpus_tokens(connection: duckdb.DuckDBPyConnection) -> int | None:
+    """Tokens of the whole corpus (the sum over its registered shards); None before any shard was read."""
+    present = {name for (name,) in connection.execute(load_sql("existing_tables")).fetchall()}
+    if "corpus_shard_tokens" not in present:
+        return None
+    total = connection.execute(load_sql("corpus_tokens")).fetchone()[0]
+    return None if total is None else int(total)
+
+
+def question_exposure(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """checkpoint_id, idx, N_so, tokens_seen, corpus_tokens, expected_exposure (N_so x tokens_seen /
+    corpus_tokens; null where tokens are unknown) of every recorded checkpoint and triple."""
+    return connection.execute(load_sql("question_exposure")).pl()
 
 
 def checkpoint_sizes(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:

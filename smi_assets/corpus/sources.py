@@ -36,16 +36,23 @@ SHARD_HEAD_ROWS = 5  # documents kept in ShardStats.head, for previews
 _PARQUET_READ_BUFFER = 8 * 2**20
 JSON_LINES_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz")
 PARQUET_SUFFIXES = (".parquet",)
+# The word-level training tokenizer's pre-tokenizer (`pre_tokenizers.Whitespace()`,
+# training.tokenizer): a token is a run of word characters or a run of other non-space ones.
+WORD_TOKEN_PATTERN = r"\w+|[^\w\s]+"
 
 
 @dataclass(frozen=True)
 class ShardStats:
-    """What :func:`write_shard_documents` wrote: its file, how many documents and bytes of
-    text (UTF-8), how many bad records were skipped, and the first few documents."""
+    """What :func:`write_shard_documents` wrote: its file, how many documents, bytes of text
+    (UTF-8) and tokens, how many bad records were skipped, and the first few documents.
+
+    `tokens` is the shard's share of a word-level training token stream (`training.data`):
+    the pre-tokenizer's tokens of every text plus the ``<eos>`` after each document."""
 
     path: Path
     documents: int
     bytes: int
+    tokens: int
     skipped: int
     head: pl.DataFrame
 
@@ -406,7 +413,7 @@ def write_shard_documents(batches: Iterable[LoadResult | pl.DataFrame], path: st
     `source` (default `path`) if the batches hold no documents.
     """
     path = Path(path)
-    stats = {"documents": 0, "bytes": 0, "skipped": 0}
+    stats = {"documents": 0, "bytes": 0, "tokens": 0, "skipped": 0}
     head: list[pl.DataFrame] = []
 
     def write(temporary: str) -> None:
@@ -420,6 +427,7 @@ def write_shard_documents(batches: Iterable[LoadResult | pl.DataFrame], path: st
                 writer.write_table(documents.to_arrow().cast(_SHARD_ARROW_SCHEMA))
                 stats["documents"] += len(documents)
                 stats["bytes"] += int(documents.get_column("text").str.len_bytes().sum())
+                stats["tokens"] += int(documents.get_column("text").str.count_matches(WORD_TOKEN_PATTERN).cast(pl.Int64).sum()) + len(documents)
                 if sum(map(len, head)) < SHARD_HEAD_ROWS:
                     head.append(documents.head(SHARD_HEAD_ROWS))
         if stats["documents"] == 0:

@@ -337,7 +337,7 @@ def load_checkpoint_rows(connection: duckdb.DuckDBPyConnection) -> BenchmarkTabl
 
     FLOPs are approximated as 6 * params * tokens seen; one benchmark per decoding.
     """
-    present = {name for (name,) in connection.execute(load_sql("crossmodel_existing_tables")).fetchall()}
+    present = {name for (name,) in connection.execute(load_sql("existing_tables")).fetchall()}
     if "checkpoints" not in present:
         return BenchmarkTable.empty()
     models = connection.execute(load_sql("crossmodel_checkpoint_models"), [SMI_SOURCE]).pl().cast(MODELS_SCHEMA)

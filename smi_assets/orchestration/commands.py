@@ -29,8 +29,14 @@ def report_command(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(summary, indent=2, default=str))
     else:
+        corpus_tokens = summary["corpus_tokens"]
+        print(f"corpus: {'unknown' if corpus_tokens is None else f'{corpus_tokens:,}'} tokens")
         for checkpoint in summary["checkpoints"]:
-            print(f"{checkpoint['id']:<16} {checkpoint['params']:>12,} params  accuracy {checkpoint['mean_accuracy']:.3f}")
+            print(
+                f"{checkpoint['id']:<24} {checkpoint['params']:>12,} params  accuracy {checkpoint['mean_accuracy']:.3f}  "
+                f"run {checkpoint['run_id'] or '?'} step {_known(checkpoint['step'], ',')}  "
+                f"{_known(checkpoint['tokens'], ',')} tokens ({_known(checkpoint['epochs'], '.3f')} epochs)"
+            )
         for row in summary["accuracy_by_cooccurrence"]:
             print(f"{row['checkpoint_id']:<16} N_so {row['n_so_range']:>9}  {row['triples']:>5} triples  accuracy {row['accuracy']:.3f}")
         for row in summary["forecast"]:
@@ -45,6 +51,10 @@ def report_command(args: argparse.Namespace) -> int:
         for source, count in summary["skipped_records"].items():
             print(f"skipped {count} bad records in {source} (SMI_SKIP_BAD_RECORDS)")
     return 0
+
+
+def _known(value: float | None, spec: str) -> str:
+    return "?" if value is None else format(value, spec)
 
 
 def prune_command(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import dagster as dg
 from dagster._core.storage.dagster_run import RunsFilter
 
-from smi_assets.common.sql import sql_statements, transaction
+from smi_assets.common.sql import load_sql, sql_statements, transaction
 from smi_assets.orchestration.partitions import checkpoint_partitions, corpus_shards, expected_checkpoints, expected_shards
 from smi_assets.orchestration.resources import InputsResource, ModelingResource, StorageResource
 
@@ -58,8 +58,11 @@ def prune(instance: dg.DagsterInstance, storage: StorageResource, stale: StalePa
         storage.shard_documents_path(shard).unlink(missing_ok=True)
         shutil.rmtree(storage.shard_counts_dir(shard), ignore_errors=True)
         instance.delete_dynamic_partition(corpus_shards.name, shard)
-    if stale.checkpoints and storage.database_path.exists():
+    if stale and storage.database_path.exists():
         with storage.connection() as connection, transaction(connection):
+            connection.execute(load_sql("corpus_tables"))
+            for shard in stale.shards:
+                connection.execute(load_sql("corpus_shard_tokens_delete"), {"shard": shard})
             for checkpoint_id in stale.checkpoints:
                 for statement in sql_statements("checkpoint_delete"):
                     connection.execute(statement, {"checkpoint_id": checkpoint_id})

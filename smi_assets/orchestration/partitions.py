@@ -1,7 +1,8 @@
 """Dynamic partitions: corpus shards and checkpoints, and what the configured inputs say they are.
 
 Shards and checkpoints appear while the project lives (a new corpus file, a model dropped
-into the watched folder), so both are dynamic. A partition key names a file or folder inside
+into the watched folder, an intermediate checkpoint a ladder run leaves while it trains:
+``<run>.step<NNNNNN>``), so both are dynamic. A partition key names a file or folder inside
 the data directory, so it must be a plain name: `validate_partition_key`
 (`smi_assets.common.storage`) refuses anything with a path separator or a leading dot
 (``..``, hidden files).
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from smi_assets.checkpoints.runs import INTERMEDIATE_FOLDER, intermediate_key
 from smi_assets.common.storage import PLAIN_NAME, validate_partition_key
 from smi_assets.corpus import sources, world
 
@@ -53,10 +55,26 @@ def incoming_checkpoint_folders(storage: StorageResource) -> dict[str, Path]:
     }
 
 
+def intermediate_checkpoint_folders(storage: StorageResource, modeling: ModelingResource) -> dict[str, Path]:
+    """Partition key ``<run>.step<NNNNNN>`` -> folder, for every intermediate checkpoint a ladder
+    run left (`training.train` renames each into place whole: one that exists is complete)."""
+    # Imported here: training.train loads torch, which the sensor's other work does not need.
+    from training.train import INTERMEDIATE_DIR
+
+    folders = {}
+    for run in modeling.ladder_configs():
+        parent = storage.checkpoint_dir(run) / INTERMEDIATE_DIR
+        for folder in sorted(parent.iterdir()) if parent.is_dir() else []:
+            if folder.is_dir() and INTERMEDIATE_FOLDER.fullmatch(folder.name):
+                folders[validate_partition_key(intermediate_key(run, folder.name))] = folder
+    return folders
+
+
 def expected_checkpoints(storage: StorageResource, modeling: ModelingResource) -> list[str]:
-    """The ladder's checkpoints, then every checkpoint folder dropped into the watched folder."""
-    ladder = modeling.ladder_configs()
-    return [*ladder, *(name for name in incoming_checkpoint_folders(storage) if name not in ladder)]
+    """The ladder's checkpoints, their runs' intermediate checkpoints, then every checkpoint folder
+    dropped into the watched folder."""
+    ladder = [*modeling.ladder_configs(), *intermediate_checkpoint_folders(storage, modeling)]
+    return [*ladder, *(name for name in incoming_checkpoint_folders(storage) if name not in set(ladder))]
 
 
 def register_missing(instance: dg.DagsterInstance, partitions: dg.DynamicPartitionsDefinition, keys: list[str]) -> list[str]:

@@ -265,7 +265,8 @@ def skipped_records(instance: dg.DagsterInstance) -> dict[str, int]:
 
 
 def report(storage: StorageResource, modeling: ModelingResource, instance: dg.DagsterInstance | None = None) -> dict:
-    """Checkpoints, fits and forecast of a materialized data directory, as plain data."""
+    """Checkpoints (with their run, step, tokens and the epochs of the corpus those make), fits and
+    forecast of a materialized data directory, as plain data."""
     # Imported here: it pulls in scikit-learn (1.5 s), and `smi run-default`, which never
     # reports, imports this module before it can start its fork server.
     from smi_assets.smi.forecast.store import backtest_results
@@ -277,10 +278,26 @@ def report(storage: StorageResource, modeling: ModelingResource, instance: dg.Da
         forecast, backtest = store.forecast_tables(connection)
         by_cooccurrence = store.accuracy_by_cooccurrence(connection, decoding)
         judged = backtest_results(connection)
+        corpus_tokens = store.corpus_tokens(connection)
+
+    def epochs(tokens: int | None) -> float | None:
+        return tokens / corpus_tokens if tokens is not None and corpus_tokens else None
+
     return {
         "decoding": decoding,
+        "corpus_tokens": corpus_tokens,
         "checkpoints": [
-            {"id": row["checkpoint_id"], "params": row["params"], "path": row["path"], "mean_accuracy": row["mean_accuracy"]}
+            {
+                "id": row["checkpoint_id"],
+                "params": row["params"],
+                "path": row["path"],
+                "mean_accuracy": row["mean_accuracy"],
+                "run_id": row["run_id"],
+                "step": row["step"],
+                "tokens": row["tokens_seen"],
+                "run_tokens": row["run_tokens"],
+                "epochs": epochs(row["tokens_seen"]),
+            }
             for row in accuracy.iter_rows(named=True)
         ],
         "accuracy_by_cooccurrence": by_cooccurrence.drop("n_so_min").to_dicts(),

@@ -1,8 +1,10 @@
 """Checkpoints domain: trained or registered models and their CBQA scores.
 
-Checkpoints are dynamic partitions: the ladder's configs (`ModelingResource.ladder_configs`)
-and HF checkpoints dropped into `<data dir>/incoming_checkpoints/` (registered by
-`inputs_sensor`). Training runs in a subprocess through dagster-pipes, in the `gpu` pool so two
+Checkpoints are dynamic partitions: the ladder's configs (`ModelingResource.ladder_configs`),
+the intermediate checkpoints their runs leave (`<run>.step<NNNNNN>`, registered without
+training) and HF checkpoints dropped into `<data dir>/incoming_checkpoints/` (registered by
+`inputs_sensor`). Each is recorded with its run, step and the tokens it was trained on
+(`smi_assets.checkpoints.runs`). Training runs in a subprocess through dagster-pipes, in the `gpu` pool so two
 trainings never share a device. A checkpoint whose training inputs (config and corpus files)
 have not changed since it was trained is reused, never retrained.
 """
@@ -16,20 +18,21 @@ import matplotlib.pyplot as plt
 import polars as pl
 from transformers.utils import logging as transformers_logging
 
-from smi_assets.checkpoints import store, train_process
+from smi_assets.checkpoints import runs, store, train_process
 from smi_assets.checkpoints.store import TRAINING_INPUTS_FILE
 from smi_assets.common.errors import InputError
 from smi_assets.defs.corpus.assets import corpus_documents
 from smi_assets.defs.knowledge.assets import cbqa_questions
 from smi_assets.orchestration.automation import rescored, trained_when_new
 from smi_assets.orchestration.metadata import offending_rows_check, plot_metadata, table_preview
-from smi_assets.orchestration.partitions import checkpoint_partitions, corpus_shards, incoming_checkpoint_folders
+from smi_assets.orchestration.partitions import checkpoint_partitions, corpus_shards, incoming_checkpoint_folders, intermediate_checkpoint_folders
 from smi_assets.orchestration.progress import progress_logger
 from smi_assets.orchestration.resources import ModelingResource, StorageResource
 from training import data as training_data
 from training.config import TrainConfig
 from training.evaluation import evaluate_cbqa, load_checkpoint
 from training.model import count_parameters
+from training.train import SUMMARY_FILE
 from training.weights import verify_weights, weight_file_sha256s, weights_sha256
 
 # Progress goes to the run log as structured lines; transformers' own bars would garble it.
@@ -39,9 +42,12 @@ transformers_logging.disable_progress_bar()
 def checkpoint_folder(storage: StorageResource, modeling: ModelingResource, checkpoint_id: str) -> Path:
     if checkpoint_id in modeling.ladder_configs():
         return storage.checkpoint_dir(checkpoint_id)
-    folder = incoming_checkpoint_folders(storage).get(checkpoint_id)
+    folder = intermediate_checkpoint_folders(storage, modeling).get(checkpoint_id) or incoming_checkpoint_folders(storage).get(checkpoint_id)
     if folder is None:
-        raise InputError(storage.incoming_checkpoints_dir / checkpoint_id, "no ladder config and no checkpoint folder with config.json for this checkpoint")
+        raise InputError(
+            storage.incoming_checkpoints_dir / checkpoint_id,
+            "no ladder config, intermediate checkpoint of a ladder run, or checkpoint folder with config.json for this checkpoint",
+        )
     return folder
 
 
@@ -52,6 +58,48 @@ def _training_inputs(config: TrainConfig, corpus_files: list[Path]) -> dict:
 def _reusable(folder: Path, inputs: dict) -> bool:
     marker = folder / TRAINING_INPUTS_FILE
     return marker.is_file() and json.loads(marker.read_text()) == inputs and any(folder.glob("*.safetensors"))
+
+
+def _trained_record(checkpoint_id: str, folder: Path, summary: dict, position: runs.RunPosition) -> store.CheckpointRecord:
+    """The record of a checkpoint the project trained, from the summary its training wrote."""
+    file_sha256s = weight_file_sha256s(folder)
+    return store.CheckpointRecord(
+        checkpoint_id, "trained", str(folder), summary["params"], summary["non_embedding_params"], position.tokens,
+        summary.get("final_loss", summary.get("loss")),  # an intermediate checkpoint's summary has its loss so far
+        weights_sha256(file_sha256s)[:16], file_sha256s, position.run_id, position.step, position.run_tokens,
+    )  # fmt: skip
+
+
+def _registered_record(context: dg.AssetExecutionContext, checkpoint_id: str, folder: Path, metadata: dict) -> store.CheckpointRecord:
+    """The record of a dropped HF folder: its sizes from the weights, its run and tokens from its
+    sidecar; without tokens, a warning in the run log and the metadata, and tokens unknown."""
+    model, _ = load_checkpoint(folder)  # InputError for missing, pickle-only or corrupt weights
+    position = runs.read_sidecar(folder) or runs.RunPosition(run_id=folder.name)  # InputError naming the sidecar and the bad value
+    if position.tokens is None:
+        warning = (
+            f"{folder / runs.SIDECAR_FILE}: no training tokens stated, so they are unknown and this checkpoint is left out of the "
+            f"forecast's tokens axis; state them with `smi describe-checkpoint {folder} --training-tokens N` (or --step S --tokens-per-step T)"
+        )
+        context.log.warning(warning)
+        metadata["warning"] = warning
+    file_sha256s = weight_file_sha256s(folder)
+    return store.CheckpointRecord(
+        checkpoint_id, "registered", str(folder), count_parameters(model), count_parameters(model, non_embedding=True),
+        position.tokens, None, weights_sha256(file_sha256s)[:16], file_sha256s, position.run_id, position.step, position.run_tokens,
+    )  # fmt: skip
+
+
+def _position_metadata(record: store.CheckpointRecord, corpus_tokens: int | None) -> dict:
+    """The checkpoint's run, step and tokens for the UI, and the epochs of the corpus they make."""
+
+    def known(value: object) -> object:
+        return dg.MetadataValue.null() if value is None else value
+
+    epochs = round(record.tokens_seen / corpus_tokens, 4) if record.tokens_seen is not None and corpus_tokens else None
+    return {
+        "run_id": known(record.run_id), "step": known(record.step), "tokens": known(record.tokens_seen),
+        "run_tokens": known(record.run_tokens), "corpus_tokens": known(corpus_tokens), "epochs": known(epochs),
+    }  # fmt: skip
 
 
 def _loss_plot(summary: dict, path: Path) -> dict[str, dg.MetadataValue]:
@@ -67,14 +115,15 @@ def _loss_plot(summary: dict, path: Path) -> dict[str, dg.MetadataValue]:
 @dg.asset(
     partitions_def=checkpoint_partitions,
     group_name="checkpoints",
-    code_version="2",
+    code_version="3",
     pool="gpu",
     kinds={"pytorch"},
     deps=[dg.AssetDep(corpus_documents, partition_mapping=dg.AllPartitionMapping())],
     automation_condition=trained_when_new(),
     description=(
-        "A causal-LM checkpoint in HF format: trained on the corpus (the ladder) or registered from the watched folder. "
-        "A new partition trains on its own; a changed corpus only marks existing checkpoints stale."
+        "A causal-LM checkpoint in HF format: trained on the corpus (the ladder), an intermediate checkpoint a ladder run left "
+        "(`<run>.step<NNNNNN>`), or registered from the watched folder (tokens from its `smi_checkpoint.json`). DuckDB table "
+        "`checkpoints`, with its run, step and tokens. A new partition trains on its own; a changed corpus only marks existing checkpoints stale."
     ),
 )
 def checkpoints(
@@ -111,20 +160,15 @@ def checkpoints(
             metadata.update(invocation.get_materialize_result().metadata or {})
             (folder / TRAINING_INPUTS_FILE).write_text(json.dumps(inputs, indent=2))
             metadata["retrained"] = True
-        summary = json.loads((folder / "training_summary.json").read_text())
+        summary = json.loads((folder / SUMMARY_FILE).read_text())
         metadata.update(_loss_plot(summary, storage.plot_path(f"loss_{checkpoint_id}.png")))
-        file_sha256s = weight_file_sha256s(folder)
-        record = store.CheckpointRecord(
-            checkpoint_id, "trained", str(folder), summary["params"], summary["non_embedding_params"],
-            summary["tokens_seen"], summary["final_loss"], weights_sha256(file_sha256s)[:16], file_sha256s,
-        )  # fmt: skip
+        record = _trained_record(checkpoint_id, folder, summary, runs.from_training_summary(summary, run_id=checkpoint_id))
+    elif checkpoint_id in intermediate_checkpoint_folders(storage, modeling):
+        # <data dir>/checkpoints/<run>/intermediate/step<NNNNNN>/: a loadable checkpoint its run left; nothing to train.
+        summary = json.loads((folder / SUMMARY_FILE).read_text())
+        record = _trained_record(checkpoint_id, folder, summary, runs.from_training_summary(summary, run_id=folder.parent.parent.name))
     else:
-        model, _ = load_checkpoint(folder)  # InputError for missing, pickle-only or corrupt weights
-        file_sha256s = weight_file_sha256s(folder)
-        record = store.CheckpointRecord(
-            checkpoint_id, "registered", str(folder), count_parameters(model),
-            count_parameters(model, non_embedding=True), None, None, weights_sha256(file_sha256s)[:16], file_sha256s,
-        )  # fmt: skip
+        record = _registered_record(context, checkpoint_id, folder, metadata)
     with storage.connection() as connection:
         duplicate = store.checkpoint_with_weights(connection, record.weights_sha256, checkpoint_id)
         if duplicate:
@@ -132,7 +176,19 @@ def checkpoints(
                 folder,
                 f"same weights (sha256 {record.weights_sha256[:12]}) as registered checkpoint {duplicate[0]!r} at {duplicate[1]}: refused, it is not a new size; remove one of the two",
             )
+        # A ladder run's tokens come from its trainer; a dropped run's from sidecars a person wrote.
+        conflict = store.out_of_order_checkpoint(connection, record) if record.origin == "registered" else None
+        if conflict:
+            other, other_step, other_tokens = conflict
+            relation = "below" if other_step < record.step else "above"
+            raise InputError(
+                folder / runs.SIDECAR_FILE,
+                f"training tokens {record.tokens_seen} at step {record.step} are {relation} the {other_tokens} of checkpoint {other!r} at step "
+                f"{other_step} of the same run {record.run_id!r}: a later step of a run has seen more tokens",
+            )
         store.record_checkpoint(connection, record)
+        corpus_tokens = store.corpus_tokens(connection)
+    metadata.update(_position_metadata(record, corpus_tokens))
     metadata.update({"params": record.params, "non_embedding_params": record.non_embedding_params, "origin": record.origin})
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(record.data_version))
 

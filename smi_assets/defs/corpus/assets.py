@@ -5,6 +5,7 @@ from collections.abc import Iterable
 import dagster as dg
 import polars as pl
 
+from smi_assets.checkpoints import store
 from smi_assets.common.errors import InputError
 from smi_assets.common.storage import file_fingerprint
 from smi_assets.corpus import sources, world
@@ -44,13 +45,16 @@ def shard_document_batches(inputs: InputsResource, shard: str) -> Iterable:
     deps=[corpus_file],
     partitions_def=corpus_shards,
     group_name="corpus",
-    code_version="1",
-    kinds={"parquet"},
+    code_version="2",
+    kinds={"parquet", "duckdb"},
     automation_condition=derived(),
     check_specs=[
         dg.AssetCheckSpec("has_documents_with_text", asset="corpus_documents", blocking=True, description="The shard file exists and has documents with text.")
     ],
-    description="The documents (doc_id, text) of one corpus shard, as `<data dir>/corpus/<shard>.parquet`.",
+    description=(
+        "The documents (doc_id, text) of one corpus shard, as `<data dir>/corpus/<shard>.parquet`, and its tokens "
+        "(what a word-level training sees of it) in DuckDB table `corpus_shard_tokens`."
+    ),
 )
 def corpus_documents(context: dg.AssetExecutionContext, inputs: InputsResource, storage: StorageResource) -> dg.MaterializeResult:
     shard = context.partition_key
@@ -58,10 +62,13 @@ def corpus_documents(context: dg.AssetExecutionContext, inputs: InputsResource, 
     # Streams batch by batch into a temporary file renamed at the end: a bad record or an
     # empty shard fails the step and leaves the shard's previous documents in place.
     stats = sources.write_shard_documents(shard_document_batches(inputs, shard), storage.shard_documents_path(shard), source=source)
+    with storage.connection() as connection:
+        store.replace_shard_tokens(connection, shard, stats.documents, stats.tokens)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(stats.path)),
             "documents": stats.documents,
+            "tokens": stats.tokens,
             "megabytes": round(stats.bytes / 1e6, 3),
             **skipped_records_metadata(context, stats.skipped, source),
             "preview": table_preview(stats.head.with_columns(pl.col("text").str.slice(0, 120)), 5),

@@ -1,0 +1,1 @@
+DELETE FROM corpus_shard_tokens WHERE shard = $shard;
