@@ -7,7 +7,7 @@ rounds, each at its fastest round:
   JSON decoding and writing included) on each file;
 - the kernel alone as `count_throughput.py` measures it: `count_corpus` in `word` mode, the
   default of `smi count`, over the corpus already in memory in 25 MB shards, kernels loaded
-  (so it includes preparing the triples and DuckDB's sum, a few tenths of a second a call);
+  (so it includes preparing the triples, about 0.1 s a call, and summing the shard counts);
 - the prepared counter alone: `TripleCounter.count` over the corpus in memory, triples prepared
   beforehand, nothing summed: the per-byte part of counting, shown beside for comparison;
 - the raw polars `str.extract_many` scan of all entities over the corpus in memory.
@@ -96,7 +96,7 @@ def main() -> int:
             print(f"{name} corpus: {path.stat().st_size / 1e6:.1f} MB of JSON lines, {text_mb:.1f} MB of text")
 
         # As count_throughput.py does: no timed round pays this process's one-time costs (loading
-        # the kernels, DuckDB's first query).
+        # the kernels).
         load_kernels()
         count_corpus([sample(documents, 0.05)], triples, CountConfig(match_mode="word"))
         counter = TripleCounter.build(triples, CountConfig(match_mode="word"))

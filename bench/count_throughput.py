@@ -1,6 +1,6 @@
 """Throughput of the counting stage on a generated corpus with the 12,671 ParaRel triples.
 
-Prints MB/s of `count_corpus` (per-shard counting plus the DuckDB aggregation) in `paper`
+Prints MB/s of `count_corpus` (per-shard counting plus summing the shard counts) in `paper`
 and `word` mode, and its ratio against, all measured in this run on the same text:
 - the SMI reference rule run the way the public code runs it (per document, every triple
   with Python substring checks and seven counter updates), on a sample;
@@ -16,7 +16,7 @@ interleaved, and each round's ratios are printed; the verdict uses each measurem
 fastest round.
 The counting stage is first run on the reference sample (to check that `paper` mode agrees
 exactly with the reference rule), which also pays the one-time start-up costs of the
-process (DuckDB's first query takes about 0.25 s; loading the compiled kernels about 0.5 s)
+process (loading the compiled kernels takes about 0.5 s)
 before the timed runs.
 
 For the one-process figure run it as

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
@@ -160,10 +159,9 @@ def test_write_shard_counts_replaces_the_previous_version(tmp_path: Path):
     directory = tmp_path / "counts" / "shard-a"
     write_shard_counts(first, directory)
     write_shard_counts(first, directory)
-    with duckdb.connect() as connection:
-        assert knowledge_frequency(connection, [directory], triples).rows() == [(100, 2, 2, 1, 1, 1, 0, 0)]
-        write_shard_counts(second, directory)
-        assert knowledge_frequency(connection, [directory], triples).rows() == [(100, 1, 0, 1, 0, 0, 1, 0)]
+    assert knowledge_frequency([directory], triples).rows() == [(100, 2, 2, 1, 1, 1, 0, 0)]
+    write_shard_counts(second, directory)
+    assert knowledge_frequency([directory], triples).rows() == [(100, 1, 0, 1, 0, 0, 1, 0)]
     assert sorted(path.name for path in directory.iterdir()) == [SHARD_COUNTS_FILE]
 
 
@@ -172,16 +170,15 @@ def test_shards_counted_differently_are_not_summed(tmp_path: Path):
     documents = pl.DataFrame({"text": ["Paris France"]})
     write_shard_counts(count_shard(documents, triples, CountConfig()), tmp_path / "a")
     write_shard_counts(count_shard(documents, triples, CountConfig(unit="sentence")), tmp_path / "b")
-    with duckdb.connect() as connection, pytest.raises(ValueError, match="different configurations"):
-        knowledge_frequency(connection, [tmp_path / "a", tmp_path / "b"], triples)
+    with pytest.raises(ValueError, match="different configurations"):
+        knowledge_frequency([tmp_path / "a", tmp_path / "b"], triples)
 
 
 def test_missing_shard_counts_and_no_shards(tmp_path: Path):
     triples = triples_frame([("Paris", "France"), ("India", "Asia")])
-    with duckdb.connect() as connection:
-        with pytest.raises(FileNotFoundError):
-            knowledge_frequency(connection, [tmp_path / "never-counted"], triples)
-        empty = knowledge_frequency(connection, [], triples)
+    with pytest.raises(FileNotFoundError):
+        knowledge_frequency([tmp_path / "never-counted"], triples)
+    empty = knowledge_frequency([], triples)
     assert empty.columns == list(FREQUENCY_COLUMNS)
     assert empty.rows() == [(100, 0, 0, 0, 0, 0, 0, 0), (101, 0, 0, 0, 0, 0, 0, 0)]
 

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
+if TYPE_CHECKING:  # imported by its users; `smi count` needs no DuckDB
+    import duckdb
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 

@@ -1,9 +1,9 @@
-"""Knowledge-frequency counting: per-shard unit counts, summed over shards in DuckDB.
+"""Knowledge-frequency counting: per-shard unit counts, summed over shards.
 
 A shard is reduced to three small tables whose size depends on the triples, not the corpus:
 the number of co-occurrence units, the number of units mentioning each entity, and the
 number of units mentioning both the subject and the object of each triple. Summing them over
-shards (``sql/knowledge_frequency.sql``) gives, per triple, the 2x2 table N, N_s, N_o, N_so,
+shards (:func:`frequency_table`) gives, per triple, the 2x2 table N, N_s, N_o, N_so,
 N_s_only, N_o_only, N_neither, so memory stays bounded by the per-shard tables.
 
 A shard is counted batch by batch (:class:`TripleCounter`; :func:`count_shard_file` and
@@ -13,17 +13,14 @@ units never span documents, so the per-batch counts add up to the whole shard's 
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import polars as pl
 
 from smi_assets.common.errors import OnError
-from smi_assets.common.sql import load_sql
 from smi_assets.common.storage import write_parquet_atomic
 from smi_assets.corpus.sources import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, iter_documents
 from smi_assets.frequency.compiled_kernels import compiled_kernels
@@ -260,28 +257,52 @@ def write_shard_counts(counts: ShardCounts, directory: Path) -> Path:
     return write_parquet_atomic(counts.to_frame(), Path(directory) / SHARD_COUNTS_FILE)
 
 
-def knowledge_frequency(connection: duckdb.DuckDBPyConnection, shard_dirs: list[Path], triples: pl.DataFrame) -> pl.DataFrame:
-    """Sum the per-shard counts in ``shard_dirs`` into one row per triple (``FREQUENCY_COLUMNS``).
+def frequency_table(counts: pl.LazyFrame, triples: pl.DataFrame) -> pl.DataFrame:
+    """Per-shard counts in long form (``kind``, ``entity``, ``idx``, ``n_units`` and ``config``,
+    as :meth:`ShardCounts.to_frame` gives them) summed into one row per triple
+    (``FREQUENCY_COLUMNS``): the 2x2 table N, N_s, N_o, N_so, N_s_only, N_o_only, N_neither.
+
+    An entity or triple absent from a shard's counts occurs in none of its units. Every shard
+    must have been counted with the same :class:`CountConfig`. One group-by reads the counts
+    (polars, streaming), so its memory is that of the summed tables, whatever the shards.
+    """
+    _check_triples(triples)
+    summed = counts.group_by("config", "kind", "entity", "idx").agg(pl.col("n_units").sum()).collect(engine="streaming")
+    configs = sorted(summed.get_column("config").unique().drop_nulls().to_list())
+    if len(configs) > 1:
+        raise ValueError(f"shard counts were made with different configurations {configs}; recount them alike")
+    n_units = summed.filter(pl.col("kind") == "units").get_column("n_units").sum()
+    entities = summed.filter(pl.col("kind") == "entity").select("entity", "n_units")
+    pairs = summed.filter(pl.col("kind") == "pair").select("idx", "n_units")
+    cells = (
+        triples.select(pl.col("idx").cast(pl.Int64), "subj", "obj")
+        .join(entities.rename({"entity": "subj", "n_units": "N_s"}), on="subj", how="left")
+        .join(entities.rename({"entity": "obj", "n_units": "N_o"}), on="obj", how="left")
+        .join(pairs.rename({"n_units": "N_so"}), on="idx", how="left")
+        .select("idx", pl.lit(n_units, pl.Int64).alias("N"), *(pl.col(name).fill_null(0).cast(pl.Int64) for name in ("N_s", "N_o", "N_so")))
+    )
+    return cells.with_columns(
+        N_s_only=pl.col("N_s") - pl.col("N_so"),
+        N_o_only=pl.col("N_o") - pl.col("N_so"),
+        N_neither=pl.col("N") - pl.col("N_s") - pl.col("N_o") + pl.col("N_so"),
+    ).sort("idx")
+
+
+def knowledge_frequency(shard_dirs: list[Path], triples: pl.DataFrame) -> pl.DataFrame:
+    """Sum the per-shard counts in ``shard_dirs`` into one row per triple (``FREQUENCY_COLUMNS``)
+    with :func:`frequency_table`.
 
     Every shard must have been counted with the same :class:`CountConfig`. With no shards,
     every count is zero.
     """
     _check_triples(triples)
-    files = [str(Path(directory) / SHARD_COUNTS_FILE) for directory in shard_dirs]
-    absent = [path for path in files if not Path(path).is_file()]
+    files = [Path(directory) / SHARD_COUNTS_FILE for directory in shard_dirs]
+    absent = [str(path) for path in files if not path.is_file()]
     if absent:
         raise FileNotFoundError(f"no shard counts at {absent}")
     if not files:
         return triples.select(pl.col("idx").cast(pl.Int64)).sort("idx").with_columns(pl.lit(0, pl.Int64).alias(name) for name in FREQUENCY_COLUMNS[1:])
-    configs = [row[0] for row in connection.execute(load_sql("frequency_shard_configs"), {"files": files}).fetchall()]
-    if len(configs) > 1:
-        raise ValueError(f"shard counts were made with different configurations {configs}; recount them alike")
-    connection.register("frequency_triples", triples.select("idx", "subj", "obj").to_arrow())
-    try:
-        frequency = connection.execute(load_sql("knowledge_frequency"), {"files": files}).pl()
-    finally:
-        connection.unregister("frequency_triples")
-    return frequency.select(pl.col(name).cast(pl.Int64) for name in FREQUENCY_COLUMNS)
+    return frequency_table(pl.scan_parquet(files, schema=_COUNTS_SCHEMA), triples)
 
 
 def load_kernels() -> None:
@@ -301,13 +322,12 @@ def count_corpus(document_frames: Iterable[pl.DataFrame], triples: pl.DataFrame,
 
 
 def sum_shard_counts(shard_counts: Iterable[ShardCounts], triples: pl.DataFrame) -> pl.DataFrame:
-    """The frequency table of some shards' counts, summed the way the assets do: each shard's
-    counts go to a temporary directory and are summed by :func:`knowledge_frequency`."""
-    with tempfile.TemporaryDirectory(prefix="smi-count-") as scratch:
-        shard_dirs = []
-        for number, counts in enumerate(shard_counts):
-            directory = Path(scratch) / f"shard-{number:06d}"
-            write_shard_counts(counts, directory)
-            shard_dirs.append(directory)
-        with duckdb.connect() as connection:
-            return knowledge_frequency(connection, shard_dirs, triples)
+    """The frequency table of some shards' counts, summed in memory by :func:`frequency_table`,
+    as :func:`knowledge_frequency` sums the assets' shard files. The running sum is folded in
+    shard by shard, so memory holds the summed tables and one shard's counts."""
+    running = pl.DataFrame(schema=_COUNTS_SCHEMA)
+    for counts in shard_counts:
+        running = pl.concat([running, counts.to_frame()]).group_by("config", "kind", "entity", "idx").agg(pl.col("n_units").sum())
+    if running.is_empty():
+        return knowledge_frequency([], triples)
+    return frequency_table(running.lazy().select(list(_COUNTS_SCHEMA)), triples)

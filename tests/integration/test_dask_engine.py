@@ -89,8 +89,7 @@ def expected_frequency(resources: dict, folder: Path) -> pl.DataFrame:
     for shard in built.shard_names:
         counting.write_shard_counts(counting.count_shard(built.documents(shard), built.triples, count_config(resources["counting"])), folder / shard)
         directories.append(folder / shard)
-    with duckdb.connect() as connection:
-        return counting.knowledge_frequency(connection, directories, built.triples)
+    return counting.knowledge_frequency(directories, built.triples)
 
 
 def test_dask_scheduler_down_at_start_fails_the_run_naming_the_service_and_the_setting(tmp_path, monkeypatch):

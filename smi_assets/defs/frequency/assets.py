@@ -72,8 +72,8 @@ def knowledge_frequency(context: dg.AssetExecutionContext, inputs: InputsResourc
     if without_source:
         context.log.warning(f"shards whose source is gone are still counted from their last scan: {without_source} (`smi prune` removes them)")
     triples = pl.read_parquet(storage.knowledge_path("triples.parquet"))
+    frequency = sum_shard_counts([storage.shard_counts_dir(shard) for shard in shards], triples)
     with storage.connection() as connection:
-        frequency = sum_shard_counts(connection, [storage.shard_counts_dir(shard) for shard in shards], triples)
         snapshot = publish_snapshot(connection, frequency, storage.knowledge_path("knowledge_frequency.parquet"), "knowledge_frequency_table")
     metadata = {
         "rows": len(frequency),
