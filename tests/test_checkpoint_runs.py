@@ -196,7 +196,7 @@ def _materialization_metadata(instance: dg.DagsterInstance, partition: str) -> d
 def test_intermediate_and_dropped_checkpoints_are_recorded_with_their_tokens_and_scored(tmp_path, capsys, monkeypatch):
     ladder = tmp_path / "ladder-with-intermediates.json"
     ladder.write_text(json.dumps({"tiny-a": {**TINY_LADDER["tiny-a"], "intermediate_every": 6}}))
-    resources = {**tiny_resources(tmp_path), "modeling": ModelingResource(ladder_file=str(ladder), planned_params=[50_000])}
+    resources = {**tiny_resources(tmp_path), "modeling": ModelingResource(ladder_file=str(ladder), planned_runs=["50000", "50000:2e6"])}
     storage = resources["storage"]
     definitions = build_definitions(resources)
     tokens_per_step = 8 * 32

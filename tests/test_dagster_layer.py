@@ -54,7 +54,7 @@ def tiny_resources(tmp_path: Path, **inputs_overrides) -> dict:
                 **inputs_overrides,
             }
         ),  # fmt: skip
-        modeling=ModelingResource(ladder_file=str(ladder_file), planned_params=[50_000]),
+        modeling=ModelingResource(ladder_file=str(ladder_file), planned_runs=["50000", "50000:2e6"]),
     )
 
 
@@ -84,10 +84,10 @@ def test_every_setting_has_a_one_line_description():
 
 
 def test_environment_variables_become_env_vars_and_lists_are_parsed():
-    environ = {"SMI_DATA_DIR": "/tmp/somewhere", "SMI_WORLD_PEOPLE": "7", "SMI_PLANNED_PARAMS": "1e6, 2000000", "SMI_SKIP_BAD_RECORDS": "true"}
+    environ = {"SMI_DATA_DIR": "/tmp/somewhere", "SMI_WORLD_PEOPLE": "7", "SMI_PLANNED_RUNS": "1e6, 2000000:4e7", "SMI_SKIP_BAD_RECORDS": "true"}
     resources = resources_from_environment(environ, as_env_vars=True)
     assert isinstance(resources["storage"].data_dir, dg.EnvVar) and resources["storage"].data_dir.env_var_name == "SMI_DATA_DIR"
-    assert resources["modeling"].planned_params == [1_000_000, 2_000_000]
+    assert [(run.params, run.tokens) for run in resources["modeling"].planned_targets()] == [(1e6, None), (2e6, 4e7)]
     plain = resources_from_environment(environ)
     assert plain["storage"].data_dir == "/tmp/somewhere" and plain["inputs"].world_people == 7 and plain["inputs"].skip_bad_records
 
@@ -296,7 +296,7 @@ def test_run_default_materializes_the_graph_with_progress_and_reruns_without_dup
     data = tmp_path / "data"
     env = {
         **os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "SMI_LADDER_FILE": resources["modeling"].ladder_file,
-        "SMI_WORLD_PEOPLE": "24", "SMI_WORLD_SHARDS": "2", "SMI_MAX_TEMPLATES_PER_RELATION": "2", "SMI_PLANNED_PARAMS": "50000",
+        "SMI_WORLD_PEOPLE": "24", "SMI_WORLD_SHARDS": "2", "SMI_MAX_TEMPLATES_PER_RELATION": "2", "SMI_PLANNED_RUNS": "50000",
         "SMI_REFERENCE_DIR": str(tmp_path / "no-reference"),
     }  # fmt: skip
 

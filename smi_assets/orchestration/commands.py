@@ -40,12 +40,28 @@ def report_command(args: argparse.Namespace) -> int:
         for row in summary["accuracy_by_cooccurrence"]:
             print(f"{row['checkpoint_id']:<16} N_so {row['n_so_range']:>9}  {row['triples']:>5} triples  accuracy {row['accuracy']:.3f}")
         for row in summary["forecast"]:
-            print(f"forecast {row['target']:<24} {row['planned_params']:>12,} params  accuracy {row['predicted_accuracy']:.3f}  (proxies {row['proxies']})")
-        for row in summary["forecast_backtests"]:
+            seen = f", {row['run_fraction_seen']:.0%} of the run seen" if row["run_fraction_seen"] is not None else ""
             print(
-                f"backtest {row['checkpoint_id']:<16} {row['checkpoint_params']:>12,.0f} params vs forecast {row['forecast_id'][:8]} "
-                f"({row['planned_params']:,.0f}): mean {row['mean_predicted']:.3f} predicted / {row['mean_actual']:.3f} actual, "
+                f"forecast {row['target']:<40} {row['planned_params']:>12,.0f} params x {_known(row['planned_tokens'], ',.0f')} tokens  "
+                f"accuracy {row['predicted_accuracy']:.3f} (80% {row['acc_low']:.3f}-{row['acc_high']:.3f}{seen})"
+            )
+        for row in summary["forecast_backtests"]:
+            seen = f" at {row['run_fraction_seen']:.0%} of the run" if row.get("run_fraction_seen") is not None else ""
+            inside = {True: "inside", False: "outside", None: "no"}[row.get("inside_interval")]
+            print(
+                f"backtest {row['checkpoint_id']:<16} vs forecast {row['forecast_id'][:8]} of {row.get('target') or _known(row['planned_params'], ',.0f')}{seen}: "
+                f"mean {row['mean_predicted']:.3f} predicted / {row['mean_actual']:.3f} actual ({inside} 80% interval), "
                 f"R² {row['r2_question']:.3f}, Brier {row['brier']:.4f}, AUC {row['auc']:.3f}"
+            )
+        if summary["interval_coverage"] is not None:
+            print(
+                f"80% interval coverage over {sum(row.get('inside_interval') is not None for row in summary['forecast_backtests'])} backtests: {summary['interval_coverage']:.2f}"
+            )
+        for row in summary["knowledge_gaps"]:
+            print(f"knowledge gaps at {row['planned_run']}: {row['facts_below_target']} facts below the target accuracy (table knowledge_gaps)")
+        for row in summary["plan"]:
+            print(
+                f"plan: mean accuracy {row['target_accuracy']} needs about {row['params']:.3g} params on {row['tokens']:.3g} tokens ({row['compute']:.3g} FLOPs)"
             )
         print(f"leave-one-size-out MAE of the counts-only model {summary['leave_one_size_out_mae']}")
         for source, count in summary["skipped_records"].items():

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.events import DagsterEventType
 from dagster._core.storage.dagster_run import RunsFilter
@@ -279,6 +280,7 @@ def report(storage: StorageResource, modeling: ModelingResource, instance: dg.Da
         by_cooccurrence = store.accuracy_by_cooccurrence(connection, decoding)
         judged = backtest_results(connection)
         corpus_tokens = store.corpus_tokens(connection)
+        gaps, plans = store.knowledge_gap_tables(connection)
 
     def epochs(tokens: int | None) -> float | None:
         return tokens / corpus_tokens if tokens is not None and corpus_tokens else None
@@ -306,10 +308,17 @@ def report(storage: StorageResource, modeling: ModelingResource, instance: dg.Da
             for row in fits.iter_rows(named=True)
         ],
         "forecast": [
-            {"target": row["target"], "planned_params": row["planned_params"], "predicted_accuracy": row["predicted_accuracy"], "proxies": row["trained_on"]}
+            {
+                name: row[name]
+                for name in ("target", "planned_params", "planned_tokens", "run_id", "run_fraction_seen", "predicted_accuracy", "acc_low", "acc_high")
+            }
+            | {"proxies": row["trained_on"]}
             for row in forecast.filter(rel="*").iter_rows(named=True)
         ],
         "forecast_backtests": judged.to_dicts(),
+        "interval_coverage": float(judged["inside_interval"].drop_nulls().mean()) if judged["inside_interval"].drop_nulls().len() else None,
+        "knowledge_gaps": gaps.group_by("planned_run").agg(pl.len().alias("facts_below_target")).sort("planned_run").to_dicts() if gaps.height else [],
+        "plan": plans.to_dicts(),
         "leave_one_size_out": backtest.to_dicts(),
         "leave_one_size_out_mae": float(backtest["abs_error"].mean()) if backtest.height else None,
         "skipped_records": skipped_records(instance) if instance is not None else {},

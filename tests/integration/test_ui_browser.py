@@ -81,7 +81,7 @@ def dagster_dev(tmp_path_factory):
     port = _free_port()
     env = {
         **os.environ, "DAGSTER_HOME": str(home), "SMI_DATA_DIR": str(data), "SMI_LADDER_FILE": str(root / "ladder.json"),
-        "SMI_WORLD_PEOPLE": "24", "SMI_WORLD_SHARDS": "2", "SMI_MAX_TEMPLATES_PER_RELATION": "2", "SMI_PLANNED_PARAMS": "50000",
+        "SMI_WORLD_PEOPLE": "24", "SMI_WORLD_SHARDS": "2", "SMI_MAX_TEMPLATES_PER_RELATION": "2", "SMI_PLANNED_RUNS": "50000",
         "SMI_REFERENCE_DIR": str(root / "no-reference"), "SMI_AUTOMATION_INTERVAL_SECONDS": "5", "SMI_INPUTS_INTERVAL_SECONDS": "5",
     }  # fmt: skip
     # Create the instance's storage before dagster dev's processes start: several processes

@@ -360,7 +360,9 @@ def _gap_plot(gaps: pl.DataFrame, run: str, target: float) -> plt.Figure:
     return figure
 
 
-@dg.asset_check(asset=cbqa_forecast, description="One forecast per target and relation (plus the '*' mean), every predicted accuracy in [0, 1] and inside its interval.")
+@dg.asset_check(
+    asset=cbqa_forecast, description="One forecast per target and relation (plus the '*' mean), every predicted accuracy in [0, 1] and inside its interval."
+)
 def cbqa_forecast_in_range(storage: StorageResource) -> dg.AssetCheckResult:
     return offending_rows_check(storage, "check_cbqa_forecast")
 

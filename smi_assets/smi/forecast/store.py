@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 
 from smi_assets.common.sql import load_sql, sql_statements, transaction
-from smi_assets.smi.forecast.runs import CALIBRATION_COLUMNS, FORECAST_ROW_COLUMNS, SUMMARY_COLUMNS, TARGET_COLUMNS, Forecast
+from smi_assets.smi.forecast.runs import BACKTEST_COLUMNS, CALIBRATION_COLUMNS, FORECAST_ROW_COLUMNS, SUMMARY_COLUMNS, TARGET_COLUMNS, Forecast
 
 
 def ensure_forecast_tables(connection: duckdb.DuckDBPyConnection) -> None:
@@ -73,7 +73,10 @@ def keep_backtest(connection: duckdb.DuckDBPyConnection, result: dict, calibrati
 
 
 def backtest_results(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    ensure_forecast_tables(connection)
+    """Every kept backtest; empty before the first (read-only connections welcome)."""
+    present = {name for (name,) in connection.execute(load_sql("existing_tables")).fetchall()}
+    if "forecast_backtest_results" not in present:
+        return pl.DataFrame(schema=dict.fromkeys(BACKTEST_COLUMNS, pl.Utf8))
     return connection.execute(load_sql("forecast_backtest_results_read")).pl()
 
 
