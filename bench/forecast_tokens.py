@@ -1,8 +1,9 @@
 """Forecasts in (params, tokens) judged on models trained afterwards: issue 16's benchmark.
 
-The data is generated in the run (about 25-35 minutes on 2 CPU cores), all from one small
-synthetic world (:data:`WORLD`: 100 people x 3 relations, each fact stated in 1-200
-documents, about 0.1M words; 300 facts, 4 cloze templates each):
+The data is generated in the run (19 minutes on the shared 2-core machine, most of it the
+4x run's training), all from one small synthetic world (:data:`WORLD`: 100 people x 3
+relations, each fact stated in 1-200 documents, a corpus of 118k tokens; 300 facts, 4 cloze
+templates each; docs/forecast_tokens.md has the figures and why this size):
 
 - a compute-efficient **ladder** of three GPTs (:data:`LADDER`, about 38k, 98k and 147k
   non-embedding parameters) trained at one tokens-per-parameter ratio, each leaving
@@ -21,8 +22,9 @@ its 4 templates answered). The forecasts use only what a team would have at that
 2. *During training*: the 4x run's final checkpoint forecast from the ladder plus the run's
    own checkpoints up to 25% and 50%, against the largest finished proxy (the ladder's
    largest, as is) and the run's latest checkpoint as is.
-3. *Interval coverage* of the 80% intervals (mean and per relation) over every backtest
-   above plus the ladder's own leave-the-largest-out backtest.
+3. *Interval coverage* of the 80% intervals (mean and per relation) of the four forecasts
+   above (16 intervals); the ladder's own backtests size the intervals, so they are not
+   counted.
 
     python bench/forecast_tokens.py                          # generate, train, score, judge
     python bench/forecast_tokens.py --cache /tmp/fc.parquet  # reuse (or write) the scored checkpoints
@@ -61,7 +63,7 @@ WORLD = WorldConfig(n_people=100, max_exposure=200, n_shards=2)
 BLOCK_SIZE = 48
 BATCH_SIZE = 32
 # The ladder's tokens per non-embedding parameter (compute-efficient ladder: one ratio for
-# every size); the largest ladder model's run is 576 steps of 32 x 48 tokens, about 2.6 epochs.
+# every size); the largest ladder model's run is 576 steps of 32 x 48 tokens, about 7.5 epochs.
 LADDER_TOKENS_PER_PARAM = 6.0
 
 
