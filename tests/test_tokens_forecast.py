@@ -112,7 +112,7 @@ def test_a_runs_own_intermediate_checkpoints_forecast_its_final_one(world):
     actual = run.filter(pl.col("model") == "target").sort("idx")["acc"].to_numpy()
     latest = seen.filter(pl.col("model") == "target@0.5").sort("idx")["acc"].to_numpy()
     error = abs(forecast["predicted_acc"].mean() - actual.mean())
-    assert error < 0.01
+    assert error < 0.02
     assert error < abs(latest.mean() - actual.mean()) / 3
     assert error < abs(expit(true_logit(frequency, params, run_tokens)).mean() - actual.mean()) / 3
     with pytest.raises(ValueError, match="400000"):

@@ -51,21 +51,26 @@ The model has three parts.
    per-fact accuracy with the data term entering through each fact's exposures.
 3. **During a run: the run's own latest checkpoint, moved to the end of the run.** With
    ``run_id``, the forecast of that run's final checkpoint starts from its latest scored
-   checkpoint c: ``logit = M_q(final) + k (L_q(c) - M_q(c))``, L the smoothed logit of the
-   observed accuracy and k the persistence of a question's residual from an intermediate
-   checkpoint to its run's final one, fitted on the runs that finished; then shifted per
-   relation to the level ``mean expit(M_q(final) + delta_rel)``, delta_rel the run's own
-   offset from part 1 at c.
+   checkpoint c: its smoothed per-question logits, shifted per relation so that the
+   relation's mean accuracy gains ``max(0, a + b n)`` in logit per doubling of tokens
+   from c to the end of the run. (a, b) are least squares over every intermediate
+   checkpoint of every finished run against its final one (the fraction-of-run term,
+   learned from the ladder's own intermediate checkpoints; b lets smaller models gain more,
+   as they are further from saturation at the same fraction), floored at 0 because training
+   on does not lower the expected accuracy. Part 1 is not used here: its exposure slope is
+   a cross-section between facts, and within one run the gain from more epochs of the same
+   facts was far smaller (the benchmark's ladder, docs/forecast_tokens.md).
 
 **Intervals (80%).** Half-width in logit space ``z_0.9 * s * max(d, 0.5)``: d is how far the
 forecast reaches, log2 of the planned compute (6 N D) over the compute of the checkpoint it
-starts from (the largest finished proxy, or the run's latest checkpoint), and s the
-root-mean-square of ``error / d`` over the forecaster's own backtests on the data it was fitted on:
-every intermediate checkpoint of every finished run forecasting that run's final one, and
-every finished run forecast from the finished runs smaller than it (when two or more are).
-All logits move by the half-width for the bounds. Per question, the bounds are those of the
-question's expected accuracy under the level uncertainty; they do not cover the noise of
-one question's observed accuracy.
+starts from (the largest finished proxy, or the run's latest checkpoint), and s the spread
+of ``error / d`` over the forecaster's own backtests on the data it was fitted on, as
+1.4826 x its median absolute value (robust: a run that had learned nothing at a checkpoint
+must not set every width): every intermediate checkpoint of every finished run forecasting
+that run's final one, and every finished run forecast from the finished runs smaller than
+it (when two or more are). All logits move by the half-width for the bounds. Per question,
+the bounds are those of the question's expected accuracy under the level uncertainty; they
+do not cover the noise of one question's observed accuracy.
 
 **How far the D axis is extrapolated.** When every finished proxy shares one ratio, part 2's
 D term rests on part 1 alone: the cross-section of exposures within checkpoints and the
@@ -175,8 +180,21 @@ def _group_shift(logits: np.ndarray, relations: np.ndarray, targets: dict[str, f
     return shifted
 
 
+def _robust_spread(errors: np.ndarray) -> float:
+    """The standard deviation of normal errors, estimated from their median absolute size
+    (1.4826 x median |e|): one run that had learned nothing at its checkpoint must not set
+    every interval's width."""
+    return float(1.4826 * np.median(np.abs(errors)))
+
+
 def _logits(probabilities: np.ndarray) -> np.ndarray:
     return logit(np.clip(probabilities, PROB_MARGIN, 1 - PROB_MARGIN))
+
+
+def _mean_logit(acc: np.ndarray) -> float:
+    """Logit of a mean accuracy kept ERROR_MARGIN inside (0, 1): a checkpoint that has learned
+    nothing yet (mean 0) would otherwise weigh without bound."""
+    return float(logit(np.clip(np.mean(acc), ERROR_MARGIN, 1 - ERROR_MARGIN)))
 
 
 def _relation_means(acc: np.ndarray, relations: np.ndarray) -> dict[str, float]:
@@ -228,6 +246,8 @@ class TokensForecaster:
         self.questions_ = self.proxy_.questions_
         self.relations_ = self.questions_["rel"].to_numpy()
         with_tokens = self.checkpoints_.filter(pl.col("tokens").is_not_null())
+        self.size_center_ = float(np.mean(np.log2(self.checkpoints_["params"].to_numpy().astype(np.float64))))
+        self.run_progress_ = self._fit_run_progress()
         self.has_d_axis_ = corpus_tokens is not None and with_tokens.height > 0
         finished_with_tokens = finished.filter(pl.col("tokens").is_not_null())
         self.largest_proxy_ = finished.sort("compute", "params", nulls_last=False)[-1]
@@ -238,7 +258,6 @@ class TokensForecaster:
             ratios = (finished_with_tokens["tokens"] / finished_with_tokens["params"]).to_numpy().astype(np.float64)
             self.tokens_per_param_ = float(np.exp(np.mean(np.log(ratios)))) if len(ratios) else None
             self.exposure_model_ = ExposureModel(self.l2).fit(self.questions_, with_tokens, self._accuracy(with_tokens["model"].to_list()), corpus_tokens)
-            self.persistence_ = self._fit_persistence()
         ratios = with_tokens["tokens"] / with_tokens["params"]
         self.d_varies_ = self.has_d_axis_ and bool((ratios.max() / ratios.min()) > 1 + 1e-9)
         self.spread_, self.relation_spread_, self.backtests_ = DEFAULT_SPREAD, DEFAULT_SPREAD, pl.DataFrame()
@@ -264,27 +283,29 @@ class TokensForecaster:
         )
         return wide.select(models).to_numpy().astype(np.float64)
 
-    def _residual(self, model: str) -> np.ndarray:
-        """L_q(c) - M_q(c) for checkpoint `model` (part 3)."""
-        row = self.checkpoints_.row(by_predicate=pl.col("model") == model, named=True)
-        observed = smoothed_logit(self._accuracy([model])[:, 0], self.generations)
-        return observed - self.exposure_model_.logits(self.questions_, row["params"], row["tokens"], row["unfinished"])
-
-    def _fit_persistence(self) -> float:
-        """k of part 3: least squares of a finished run's final residuals on those of its
-        intermediate checkpoints, over every such pair (1 when there is none)."""
+    def _fit_run_progress(self) -> np.ndarray:
+        """(a, b) of part 3: least squares of the gain in logit mean accuracy from each
+        intermediate checkpoint to its run's final one on ``doublings * [1, n]`` (doublings:
+        log2 of the final's tokens over the checkpoint's; n: centred log2 params), over every
+        such pair; b is 0 with one run size, and both are 0 without pairs."""
         known = self.checkpoints_.filter(pl.col("tokens").is_not_null())
-        numerator = denominator = 0.0
+        rows, gains = [], []
         for _, part in known.group_by("run_id"):
             finals = part.filter(pl.col("finished"))
             if finals.height == 0:
                 continue
-            final = self._residual(finals["model"][0])
-            for model in part.filter(~pl.col("finished"))["model"]:
-                earlier = self._residual(model)
-                numerator += float(earlier @ final)
-                denominator += float(earlier @ earlier)
-        return numerator / denominator if denominator > 0 else 1.0
+            final = finals.row(0, named=True)
+            final_logit = _mean_logit(self._accuracy([final["model"]])[:, 0])
+            for earlier in part.filter(~pl.col("finished")).iter_rows(named=True):
+                doublings = np.log2(final["tokens"] / earlier["tokens"])
+                rows.append((doublings, doublings * (np.log2(final["params"]) - self.size_center_)))
+                gains.append(final_logit - _mean_logit(self._accuracy([earlier["model"]])[:, 0]))
+        if not rows:
+            return np.zeros(2)
+        design = np.asarray(rows)
+        if np.ptp(design[:, 1] / design[:, 0]) < 1e-9:  # one run size: no size term
+            return np.array([np.linalg.lstsq(design[:, :1], np.asarray(gains), rcond=None)[0][0], 0.0])
+        return np.linalg.lstsq(design, np.asarray(gains), rcond=None)[0]
 
     # ------------------------------------------------------------ intervals
     def _calibrate_intervals(self) -> None:
@@ -310,9 +331,8 @@ class TokensForecaster:
             return
         self.backtests_ = pl.DataFrame(rows)
         reach = self.backtests_["reach"].to_numpy()
-        self.spread_ = float(np.sqrt(np.mean((self.backtests_["error"].to_numpy() / reach) ** 2)))
-        relation_errors = np.vstack(self.backtests_["relation_errors"].to_list()) / reach[:, None]
-        self.relation_spread_ = float(np.sqrt(np.nanmean(relation_errors**2)))
+        self.spread_ = _robust_spread(self.backtests_["error"].to_numpy() / reach)
+        self.relation_spread_ = _robust_spread((np.vstack(self.backtests_["relation_errors"].to_list()) / reach[:, None]).ravel())
 
     def _backtest(self, kind: str, final: dict, models: list[str], run_id: str | None = None) -> dict | None:
         """Forecast checkpoint `final` from checkpoints `models` alone; its logit errors."""
@@ -328,10 +348,7 @@ class TokensForecaster:
         actual = self._accuracy([final["model"]])[:, 0]
 
         def error(members: np.ndarray) -> float:
-            # Means are kept 0.01 inside (0, 1): a run that has learned nothing yet (mean 0)
-            # would otherwise give an unbounded logit error and swamp every other backtest.
-            clip = (ERROR_MARGIN, 1 - ERROR_MARGIN)
-            return float(logit(np.clip(actual[members].mean(), *clip)) - logit(np.clip(predicted[members].mean(), *clip)))
+            return _mean_logit(actual[members]) - _mean_logit(predicted[members])
 
         relation_errors = [error(self.relations_ == rel) for rel in np.unique(self.relations_)]
         everything = np.ones(len(actual), dtype=bool)
@@ -378,8 +395,6 @@ class TokensForecaster:
 
     def _run_forecast(self, params: float, tokens: float | None, run_id: str) -> tuple[np.ndarray, float]:
         """Part 3: run `run_id`'s final checkpoint from its latest scored one."""
-        if not self.has_d_axis_:
-            raise ValueError(f"run {run_id!r}: forecasting from a run's own checkpoints needs their tokens and corpus_tokens")
         own = self.checkpoints_.filter((pl.col("run_id") == run_id) & pl.col("tokens").is_not_null()).sort("tokens")
         if own.height == 0:
             raise ValueError(f"run_id {run_id!r} has no scored checkpoint with tokens")
@@ -388,17 +403,13 @@ class TokensForecaster:
             raise ValueError(f"run {run_id!r} has {latest['params']} params, not the planned {params:g}")
         if tokens is None:
             tokens = float(latest["run_tokens"]) if latest["run_tokens"] is not None else self.tokens_per_param_ * params
-        model = self.exposure_model_
-        at_latest = model.logits(self.questions_, params, latest["tokens"], latest["unfinished"])
         observed = self._accuracy([latest["model"]])[:, 0]
-        offsets = {rel: logit_shift_to_mean(at_latest[self.relations_ == rel], float(np.clip(mean, PROB_MARGIN, 1 - PROB_MARGIN)))
-                   for rel, mean in _relation_means(observed, self.relations_).items()}  # fmt: skip
-        final = model.logits(self.questions_, params, tokens)
-        offset = np.array([offsets[rel] for rel in self.relations_])
-        targets = _relation_means(expit(final + offset), self.relations_)
-        residual = smoothed_logit(observed, self.generations) - at_latest
+        # Training on never lowers the expected accuracy: the fitted gain is floored at 0.
+        per_doubling = max(0.0, float(self.run_progress_ @ [1.0, np.log2(params) - self.size_center_]))
+        gain = per_doubling * float(np.log2(tokens / latest["tokens"]))
+        targets = {rel: float(expit(_mean_logit(observed[self.relations_ == rel]) + gain)) for rel in np.unique(self.relations_)}
         reach = float(np.log2(flops(params, tokens) / latest["compute"]))
-        return expit(_group_shift(final + self.persistence_ * residual, self.relations_, targets)), reach
+        return expit(_group_shift(smoothed_logit(observed, self.generations), self.relations_, targets)), reach
 
     def _half_width(self, reach: float, per_relation: bool) -> float:
         return INTERVAL_Z * (self.relation_spread_ if per_relation else self.spread_) * max(reach, MIN_REACH)
