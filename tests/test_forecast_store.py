@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from smi_assets.common.errors import InputError
+from smi_assets.smi.forecast.proxy import ProxyForecaster
 from smi_assets.smi.forecast.runs import (
     BACKTEST_COLUMNS,
     FORECAST_ROW_COLUMNS,
@@ -33,6 +34,7 @@ from smi_assets.smi.forecast.store import (
     stored_summary,
     stored_targets,
 )
+from smi_assets.smi.forecast.tokens import TokensForecaster
 from tests.test_tokens_forecast import CORPUS_TOKENS, LADDER, RATIO, simulated_checkpoints, simulated_counts
 
 INPUT_VERSIONS = {"knowledge_frequency": "f1", "knowledge_triples": "t1", "corpus_documents/shard-0": "s1"}
@@ -94,6 +96,19 @@ def test_forecast_id_follows_the_data_versions(world, forecast) -> None:
         again = forecast_targets(proxies, frequency, TARGETS[:1], versions(proxies), INPUT_VERSIONS, CORPUS_TOKENS)
         retrained = forecast_targets(proxies, frequency, TARGETS[:1], {**versions(proxies), "m-400k": "retrained"}, INPUT_VERSIONS, CORPUS_TOKENS)
     assert again.forecast_id == forecast.forecast_id  # the targets are rows, not part of the key
+    nested = [
+        forecast_targets(
+            proxies,
+            frequency,
+            TARGETS[:1],
+            versions(proxies),
+            INPUT_VERSIONS,
+            CORPUS_TOKENS,
+            TokensForecaster(proxy_forecaster=ProxyForecaster(corpus_version="c1")),
+        )
+        for _ in range(2)
+    ]
+    assert nested[0].forecast_id == nested[1].forecast_id != forecast.forecast_id  # settings, not objects, make the key
     assert retrained.forecast_id != forecast.forecast_id
     with pytest.raises(ValueError, match=r"no data version given for proxies \['m-400k'\]"):
         forecast_targets(proxies, frequency, TARGETS, {m: v for m, v in versions(proxies).items() if m != "m-400k"}, INPUT_VERSIONS, CORPUS_TOKENS)

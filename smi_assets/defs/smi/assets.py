@@ -48,6 +48,12 @@ from training.config import PLANNED_CONFIGS
 from training.model import build_model, count_parameters
 
 SMI_VARIANT = "current"
+# The run whose forecast mean reaches the target accuracy (TokensForecaster.plan), or why none does (note).
+PLAN_SCHEMA = {
+    "target_accuracy": pl.Float64, "relation": pl.Utf8, "n_questions": pl.Int64, "tokens_per_param": pl.Float64,
+    "params": pl.Float64, "tokens": pl.Float64, "compute": pl.Float64, "params_low": pl.Float64, "params_high": pl.Float64,
+    "compute_low": pl.Float64, "compute_high": pl.Float64, "note": pl.Utf8,
+}  # fmt: skip
 
 
 def _smi_plot(triples: pl.DataFrame, fits: pl.DataFrame, title: str, path: Path) -> dict[str, dg.MetadataValue]:
@@ -324,13 +330,11 @@ def knowledge_gap_report(context: dg.AssetExecutionContext, storage: StorageReso
     with storage.connection(read_only=True) as connection:
         gaps = store.triple_names(connection).join(gaps, on="idx", how="right")
     try:
-        plan = [forecaster.plan(target)]
+        plan = {**forecaster.plan(target), "note": None}
     except ValueError as unreachable:
         context.log.warning(f"plan: {unreachable}")
-        plan = []
-    plans = pl.DataFrame(
-        plan, schema_overrides={"relation": pl.Utf8, "params_low": pl.Float64, "params_high": pl.Float64, "compute_low": pl.Float64, "compute_high": pl.Float64}
-    )
+        plan = {"target_accuracy": target, "note": str(unreachable)}
+    plans = pl.DataFrame([plan], schema=PLAN_SCHEMA)
     with storage.connection() as connection:
         store.replace_knowledge_gaps(connection, gaps, plans)
     first_run = modeling.planned_targets()[0].name
@@ -341,8 +345,7 @@ def knowledge_gap_report(context: dg.AssetExecutionContext, storage: StorageReso
         ),
         "fewest_extra_cooccurrences": table_preview(gaps.filter(pl.col("planned_run") == first_run).head(20), 20),
     }
-    if plans.height:
-        metadata["plan"] = dg.MetadataValue.json(plans.row(0, named=True))
+    metadata["plan"] = dg.MetadataValue.json(plans.row(0, named=True))
     metadata.update(plot_metadata(_gap_plot(gaps.filter(pl.col("planned_run") == first_run), first_run, target), storage.plot_path("knowledge_gaps.png")))
     return dg.MaterializeResult(metadata=metadata)
 

@@ -103,10 +103,19 @@ class Forecast:
         return self.lineage["forecast_id"]
 
 
+def _settings(estimator: object) -> dict:
+    """An estimator's constructor settings (scikit-learn style: attributes not ending in "_"),
+    nested estimators by their settings too, never by their address in memory."""
+    return {
+        name: _settings(value) if hasattr(value, "__dict__") else repr(value)
+        for name, value in sorted(vars(estimator).items())
+        if not name.endswith("_")
+    }
+
+
 def forecast_key(proxy_versions: Mapping[str, str], input_versions: Mapping[str, str], forecaster: TokensForecaster) -> str:
     """A short hash of the proxies' and inputs' data versions and the forecaster's settings."""
-    settings = {name: repr(value) for name, value in sorted(vars(forecaster).items()) if not name.endswith("_")}
-    payload = {"proxies": dict(sorted(proxy_versions.items())), "inputs": dict(sorted(input_versions.items())), "forecaster": settings}
+    payload = {"proxies": dict(sorted(proxy_versions.items())), "inputs": dict(sorted(input_versions.items())), "forecaster": _settings(forecaster)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
