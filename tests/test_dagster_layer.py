@@ -315,6 +315,16 @@ def test_run_default_materializes_the_graph_with_progress_and_reruns_without_dup
         lineage = json.loads(connection.execute("SELECT any_value(lineage) FROM cbqa_forecast").fetchone()[0])
     assert first["cbqa_scores"] == n_questions * len(TINY_LADDER)
     assert set(lineage["checkpoints"]) == set(TINY_LADDER) and all(lineage["checkpoints"].values())
+    report = subprocess.run(["smi", "report", "--data-dir", str(data)], env=env, capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr
+    assert "forecast 50,000 params x ladder tokens/param" in report.stdout and "(80% " in report.stdout, report.stdout
+    assert f"knowledge gaps at 50,000 params x ladder tokens/param: {first['knowledge_gaps']} facts below" in report.stdout, report.stdout
+    # The tiny ladder answers nothing: no run within 1000x its compute reaches 0.5, and the plan says so, naming the value.
+    plan = subprocess.run(["smi", "plan", "--data-dir", str(data), "--target-accuracy", "0.5"], env=env, capture_output=True, text=True, timeout=300)
+    assert plan.returncode == 1 and "smi plan: target accuracy 0.5 is not reached within 1000x the largest proxy's compute" in plan.stdout, (
+        plan.stdout + plan.stderr
+    )
+    assert "plan: target accuracy 0.5 is not reached" in report.stdout
 
     run_default()
     assert _table_counts(data / "smi.duckdb") == first, "a rerun must replace rows, never add them"
