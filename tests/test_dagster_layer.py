@@ -137,7 +137,9 @@ def test_inputs_sensor_registers_partitions_and_observes_only_changed_files(tmp_
         added = {request.partitions_def_name: list(request.partition_keys) for request in first.dynamic_partitions_requests}
         assert added == {"corpus_shards": ["part-1"], "checkpoints": ["tiny-a", "tiny-b"]}
         observed = {(event.asset_key.to_user_string(), event.partition) for event in first.asset_events}
-        assert observed == {("triples_file", None), ("templates_file", None), ("corpus_file", "part-1")}
+        assert observed == {
+            ("triples_file", None), ("templates_file", None), ("corpus_file", "part-1"), ("checkpoint_source", "tiny-a"), ("checkpoint_source", "tiny-b"),
+        }  # fmt: skip
         assert not first.run_requests, "the inputs sensor starts no runs: declarative automation does"
         assert "reference_tables" not in {event.asset_key.to_user_string() for event in first.asset_events}, "absent: not observed"
         for event in first.asset_events:
