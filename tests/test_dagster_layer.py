@@ -292,12 +292,14 @@ def _weights_mtimes(data: Path) -> dict[str, int]:
 
 def test_run_default_materializes_the_graph_with_progress_and_reruns_without_duplicates(tmp_path):
     """The README's command, as a user runs it: the whole graph through the configured executor,
-    progress in the terminal, no Dagster warnings; a rerun adds no rows and retrains nothing;
-    a changed ladder config retrains that checkpoint only."""
-    resources = tiny_resources(tmp_path)
+    progress in the terminal, no Dagster warnings, the intermediate checkpoint tiny-a leaves
+    registered and scored in the same walk (never a proxy of the forecast); a rerun adds no
+    rows and retrains nothing; a changed ladder config retrains that checkpoint only."""
     data = tmp_path / "data"
+    ladder_file = tmp_path / "ladder-with-intermediate.json"
+    ladder_file.write_text(json.dumps({**TINY_LADDER, "tiny-a": {**TINY_LADDER["tiny-a"], "intermediate_every": 6}}))
     env = {
-        **os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "SMI_LADDER_FILE": resources["modeling"].ladder_file,
+        **os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "SMI_LADDER_FILE": str(ladder_file),
         "SMI_WORLD_PEOPLE": "24", "SMI_WORLD_SHARDS": "2", "SMI_MAX_TEMPLATES_PER_RELATION": "2", "SMI_PLANNED_PARAMS": "50000",
         "SMI_REFERENCE_DIR": str(tmp_path / "no-reference"),
     }  # fmt: skip
@@ -309,13 +311,14 @@ def test_run_default_materializes_the_graph_with_progress_and_reruns_without_dup
 
     output = run_default()
     assert "checkpoints[tiny-b] train: 12/12" in output and "cbqa_scores[tiny-a] cbqa:" in output, output
+    assert "cbqa_scores[tiny-a.step000006] cbqa:" in output, output
     assert "Warning" not in output, output
     assert "skipping" in output and "smi fetch-reference" in output
     first, weights = _table_counts(data / "smi.duckdb"), _weights_mtimes(data)
     with duckdb.connect(str(data / "smi.duckdb"), read_only=True) as connection:
         n_questions = connection.execute("SELECT count(*) FROM questions").fetchone()[0]
         lineage = json.loads(connection.execute("SELECT any_value(lineage) FROM cbqa_forecast").fetchone()[0])
-    assert first["cbqa_scores"] == n_questions * len(TINY_LADDER)
+    assert first["cbqa_scores"] == n_questions * (len(TINY_LADDER) + 1)
     assert set(lineage["checkpoints"]) == set(TINY_LADDER) and all(lineage["checkpoints"].values())
 
     run_default()
