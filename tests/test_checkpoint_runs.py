@@ -21,6 +21,7 @@ from smi_assets.cli import main
 from smi_assets.common.errors import InputError
 from smi_assets.corpus.sources import write_shard_documents
 from smi_assets.definitions import build_definitions
+from smi_assets.defs.automation.sensors import inputs_sensor
 from smi_assets.orchestration.maintenance import prune, stale_partitions
 from smi_assets.orchestration.observe import observe_and_register
 from smi_assets.orchestration.partitions import checkpoint_partitions, corpus_shards
@@ -153,9 +154,11 @@ def test_the_default_ladder_leaves_intermediate_checkpoints_and_a_ladder_file_se
 # --- intermediate partitions through Dagster -----------------------------------------------------
 
 
-def _intermediate_folder(storage: StorageResource, run: str, step: int) -> Path:
+def _intermediate_folder(storage: StorageResource, run: str, step: int, seed: int = 0) -> Path:
+    """What a ladder run leaves at `step` (its weights do not matter here, its summary does)."""
     folder = storage.checkpoint_dir(run) / "intermediate" / f"step{step:06d}"
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "training_summary.json").write_text(json.dumps({"step": step, "tokens_seen": step * 256, "config": {"seed": seed}}))
     return folder
 
 
@@ -181,6 +184,45 @@ def test_an_intermediate_checkpoint_is_registered_and_requested_while_its_run_st
         instance.report_run_failed(training)  # the run ended (how does not matter here)
         graph.materialize({("checkpoints", "tiny-a")})
         assert ("cbqa_forecast", None) in graph.settle()
+
+
+def test_a_changed_sidecar_or_a_rewritten_intermediate_checkpoint_is_registered_again(tmp_path):
+    """What a checkpoint is registered from is an input the inputs sensor observes: a sidecar
+    that now states other tokens, or an intermediate folder its restarted run wrote anew, is
+    registered again (and so re-scored), without training anything."""
+    resources = tiny_resources(tmp_path)
+    storage = resources["storage"]
+    dropped = _save_checkpoint(storage.incoming_checkpoints_dir / "dropped")
+    _intermediate_folder(storage, "tiny-a", 6)
+    with dg.instance_for_test() as instance:
+        cursor = None
+
+        def observe() -> set[tuple[str, str | None]]:
+            nonlocal cursor
+            result = inputs_sensor.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources, cursor=cursor))
+            for request in result.dynamic_partitions_requests:
+                instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+            for event in result.asset_events:
+                instance.report_runless_asset_event(event)
+            cursor = result.cursor or cursor
+            return {
+                (event.asset_key.to_user_string(), event.partition) for event in result.asset_events if event.asset_key.to_user_string() == "checkpoint_source"
+            }
+
+        first = observe()
+        assert first == {("checkpoint_source", key) for key in ("tiny-a", "tiny-b", "tiny-a.step000006", "dropped")}
+        graph = Graph(build_definitions(resources), instance, datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc))
+        graph.materialize_everything()
+        assert graph.tick() == set() and observe() == set()
+
+        runs.write_sidecar(dropped, {"training_tokens": 1000})
+        assert observe() == {("checkpoint_source", "dropped")}
+        assert graph.tick() == {(name, "dropped") for name in ("checkpoints", "cbqa_scores", "smi_fit")}
+        runs.write_sidecar(dropped, {"training_tokens": 1000})  # the same content again: no change
+        _intermediate_folder(storage, "tiny-a", 6, seed=1)  # the run restarted from step 0 and reached step 6 again
+        assert observe() == {("checkpoint_source", "tiny-a.step000006")}
+        assert ("checkpoints", "tiny-a.step000006") in graph.tick()
+        assert ("checkpoints", "tiny-a") not in graph.settle(), "a ladder checkpoint is never retrained by this"
 
 
 def _execute(definitions: dg.Definitions, instance: dg.DagsterInstance, assets: list[str], partition: str | None = None, **options):

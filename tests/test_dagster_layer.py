@@ -137,7 +137,9 @@ def test_inputs_sensor_registers_partitions_and_observes_only_changed_files(tmp_
         added = {request.partitions_def_name: list(request.partition_keys) for request in first.dynamic_partitions_requests}
         assert added == {"corpus_shards": ["part-1"], "checkpoints": ["tiny-a", "tiny-b"]}
         observed = {(event.asset_key.to_user_string(), event.partition) for event in first.asset_events}
-        assert observed == {("triples_file", None), ("templates_file", None), ("corpus_file", "part-1")}
+        assert observed == {
+            ("triples_file", None), ("templates_file", None), ("corpus_file", "part-1"), ("checkpoint_source", "tiny-a"), ("checkpoint_source", "tiny-b"),
+        }  # fmt: skip
         assert not first.run_requests, "the inputs sensor starts no runs: declarative automation does"
         assert "reference_tables" not in {event.asset_key.to_user_string() for event in first.asset_events}, "absent: not observed"
         for event in first.asset_events:
@@ -290,12 +292,14 @@ def _weights_mtimes(data: Path) -> dict[str, int]:
 
 def test_run_default_materializes_the_graph_with_progress_and_reruns_without_duplicates(tmp_path):
     """The README's command, as a user runs it: the whole graph through the configured executor,
-    progress in the terminal, no Dagster warnings; a rerun adds no rows and retrains nothing;
-    a changed ladder config retrains that checkpoint only."""
-    resources = tiny_resources(tmp_path)
+    progress in the terminal, no Dagster warnings, the intermediate checkpoint tiny-a leaves
+    registered and scored in the same walk (and a proxy of the forecast); a rerun adds no
+    rows and retrains nothing; a changed ladder config retrains that checkpoint only."""
     data = tmp_path / "data"
+    ladder_file = tmp_path / "ladder-with-intermediate.json"
+    ladder_file.write_text(json.dumps({**TINY_LADDER, "tiny-a": {**TINY_LADDER["tiny-a"], "intermediate_every": 6}}))
     env = {
-        **os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "SMI_LADDER_FILE": resources["modeling"].ladder_file,
+        **os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "SMI_LADDER_FILE": str(ladder_file),
         "SMI_WORLD_PEOPLE": "24", "SMI_WORLD_SHARDS": "2", "SMI_MAX_TEMPLATES_PER_RELATION": "2", "SMI_PLANNED_RUNS": "50000",
         "SMI_REFERENCE_DIR": str(tmp_path / "no-reference"),
     }  # fmt: skip
@@ -307,14 +311,16 @@ def test_run_default_materializes_the_graph_with_progress_and_reruns_without_dup
 
     output = run_default()
     assert "checkpoints[tiny-b] train: 12/12" in output and "cbqa_scores[tiny-a] cbqa:" in output, output
+    assert "cbqa_scores[tiny-a.step000006] cbqa:" in output, output
     assert "Warning" not in output, output
     assert "skipping" in output and "smi fetch-reference" in output
     first, weights = _table_counts(data / "smi.duckdb"), _weights_mtimes(data)
     with duckdb.connect(str(data / "smi.duckdb"), read_only=True) as connection:
         n_questions = connection.execute("SELECT count(*) FROM questions").fetchone()[0]
         lineage = json.loads(connection.execute("SELECT any_value(lineage) FROM cbqa_forecast").fetchone()[0])
-    assert first["cbqa_scores"] == n_questions * len(TINY_LADDER)
-    assert set(lineage["checkpoints"]) == set(TINY_LADDER) and all(lineage["checkpoints"].values())
+    assert first["cbqa_scores"] == n_questions * (len(TINY_LADDER) + 1)
+    # The intermediate checkpoint is a proxy too: it places tiny-a's run on the tokens axis.
+    assert set(lineage["checkpoints"]) == {*TINY_LADDER, "tiny-a.step000006"} and all(lineage["checkpoints"].values())
     report = subprocess.run(["smi", "report", "--data-dir", str(data)], env=env, capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stderr
     assert "forecast 50,000 params x ladder tokens/param" in report.stdout and "(80% " in report.stdout, report.stdout

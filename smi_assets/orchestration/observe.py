@@ -1,7 +1,8 @@
 """Observing the input files: their content hash is the data version of an external asset.
 
 The corpus files (one `corpus_file` partition per shard), the triples file, the templates
-file and the reference tables folder are assets the pipeline does not make.
+file, the reference tables folder and what each checkpoint is registered from
+(`checkpoint_source`, per checkpoint partition) are assets the pipeline does not make.
 `observe_and_register` hashes what the settings point at and records an `AssetObservation`
 for each input whose hash differs from the latest one the instance recorded, so Dagster sees
 exactly which inputs changed, and declarative automation rematerializes only their
@@ -24,12 +25,15 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
+from smi_assets.checkpoints.runs import SIDECAR_FILE
 from smi_assets.common.storage import file_sha256
 from smi_assets.orchestration.partitions import (
     checkpoint_partitions,
     corpus_shards,
     expected_checkpoints,
     expected_shards,
+    incoming_checkpoint_folders,
+    intermediate_checkpoint_folders,
     register_missing,
     world_config,
 )
@@ -39,6 +43,7 @@ CORPUS_FILE = dg.AssetKey("corpus_file")
 TRIPLES_FILE = dg.AssetKey("triples_file")
 TEMPLATES_FILE = dg.AssetKey("templates_file")
 REFERENCE_TABLES = dg.AssetKey("reference_tables")
+CHECKPOINT_SOURCE = dg.AssetKey("checkpoint_source")
 
 
 def observable_input(**kwargs) -> Callable:
@@ -125,6 +130,27 @@ def _file_versions(inputs: InputsResource, cache: HashCache, settings: list[tupl
     return [InputVersion(key, None, cache.digest(path), str(path)) for key, path in paths if path.exists()]
 
 
+def checkpoint_source_versions(storage: StorageResource, modeling: ModelingResource, cache: HashCache) -> list[InputVersion]:
+    """What each checkpoint partition is registered from, as a data version: a dropped folder's
+    sidecar (a changed one registers the checkpoint again, with its new tokens), an intermediate
+    checkpoint's training summary (rewritten when its run restarted from step 0), a ladder
+    config's name (configs are not watched: a changed one retrains on a click or in `smi run-default`)."""
+    # Imported here: training.train loads torch, which the rest of the sensor does not need.
+    from training.train import SUMMARY_FILE
+
+    versions = {
+        name: InputVersion(CHECKPOINT_SOURCE, name, _settings_version("ladder-config", name), f"ladder config {name}") for name in modeling.ladder_configs()
+    }
+    for key, folder in intermediate_checkpoint_folders(storage, modeling).items():
+        versions[key] = InputVersion(CHECKPOINT_SOURCE, key, cache.digest(folder / SUMMARY_FILE), str(folder / SUMMARY_FILE))
+    for key, folder in incoming_checkpoint_folders(storage).items():
+        sidecar = folder / SIDECAR_FILE
+        if key not in versions:  # a ladder name wins, as in expected_checkpoints
+            version = cache.digest(sidecar) if sidecar.is_file() else _settings_version("no sidecar")
+            versions[key] = InputVersion(CHECKPOINT_SOURCE, key, version, str(sidecar if sidecar.is_file() else folder))
+    return list(versions.values())
+
+
 def current_versions(inputs: InputsResource, key: dg.AssetKey) -> dict[str | None, str]:
     """Partition (None when unpartitioned) -> current data version of one input asset; what the
     UI's Observe button records."""
@@ -204,7 +230,7 @@ def observe_and_register(
     (outside a sensor) the partitions are added and the observations recorded right away; a
     sensor returns them in its result instead."""
     cache = HashCache.from_json(cursor)
-    versions = input_versions(inputs, cache)
+    versions = input_versions(inputs, cache) + checkpoint_source_versions(storage, modeling, cache)
     known_shards = instance.get_dynamic_partitions(corpus_shards.name)
     known_checkpoints = set(instance.get_dynamic_partitions(checkpoint_partitions.name))
     state = InputsState(

@@ -8,7 +8,8 @@ configured executor (the multiprocess executor, as in the UI), on the persistent
 shows the runs, their metadata and lineage. While a run executes, its event log is read back
 and shown: a bar per long step (training, CBQA generation, shard scans), warnings, and one
 line per finished step. Before anything runs the input files are observed and new shards and
-checkpoints registered, exactly as the `inputs_sensor` does under the daemon.
+checkpoints registered, exactly as the `inputs_sensor` does under the daemon, and again after
+each partition run, so the intermediate checkpoints a ladder run left are walked too.
 
 Rerunning is cheap: unchanged checkpoints are reused, not retrained, and every table is
 replaced, not appended to.
@@ -206,7 +207,7 @@ def run_default(
     inputs, storage, modeling = resources["inputs"], resources["storage"], resources["modeling"]
     for run_id in fail_orphaned_runs(instance):
         say(f"run {run_id} was left STARTED by a process that is gone: marked it failed and freed its pool slots")
-    observe_and_register(instance, inputs, storage, modeling, None, register=True)
+    cursor = observe_and_register(instance, inputs, storage, modeling, None, register=True).cursor
     stale = stale_partitions(instance, inputs, storage, modeling)
     if stale:
         say(f"warning: {stale.describe()}; skipping them")
@@ -240,10 +241,17 @@ def run_default(
     try:
         with watcher:
             for plan in plan_runs(asset_graph, keys):
-                partition_keys = [None] if plan.partitions_def is None else plan.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
-                for partition_key in partition_keys:
-                    if partition_key not in stale.shards + stale.checkpoints:
+                if plan.partitions_def is None:
+                    execute(plan, None)
+                    continue
+                walked = set(stale.shards + stale.checkpoints)
+                while pending := [key for key in plan.partitions_def.get_partition_keys(dynamic_partitions_store=instance) if key not in walked]:
+                    for partition_key in pending:
                         execute(plan, partition_key)
+                        walked.add(partition_key)
+                    # A ladder run leaves intermediate checkpoints while it trains: registered
+                    # now, they are walked too (the inputs sensor does the same under the daemon).
+                    cursor = observe_and_register(instance, inputs, storage, modeling, cursor, register=True).cursor
     except KeyboardInterrupt:
         if watcher.pool_timeout is None:
             raise

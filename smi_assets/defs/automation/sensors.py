@@ -1,9 +1,10 @@
 """The two sensors that keep the graph fresh, both running by default under the daemon.
 
 - `inputs_sensor` looks at what the settings point at: it registers new corpus shards and
-  checkpoints (ladder configs, folders dropped into `<data dir>/incoming_checkpoints/`) as
-  dynamic partitions, and records an observation of each input file whose content hash
-  changed. It starts no runs itself.
+  checkpoints (ladder configs, the intermediate checkpoints their runs leave, folders dropped
+  into `<data dir>/incoming_checkpoints/`) as dynamic partitions, and records an observation of
+  each input whose content hash changed (a dropped folder's sidecar and an intermediate
+  checkpoint's summary included, as `checkpoint_source`). It starts no runs itself.
 - `smi_automation` is Dagster's declarative-automation sensor: it evaluates the condition each
   asset declares (`smi_assets.orchestration.automation`) and requests runs of exactly the partitions whose
   inputs changed, including the nightly re-scoring of every checkpoint.

@@ -25,6 +25,7 @@ from smi_assets.defs.corpus.assets import corpus_documents
 from smi_assets.defs.knowledge.assets import cbqa_questions
 from smi_assets.orchestration.automation import rescored, trained_when_new
 from smi_assets.orchestration.metadata import offending_rows_check, plot_metadata, table_preview
+from smi_assets.orchestration.observe import CHECKPOINT_SOURCE, HashCache, checkpoint_source_versions, observable_input
 from smi_assets.orchestration.partitions import checkpoint_partitions, corpus_shards, incoming_checkpoint_folders, intermediate_checkpoint_folders
 from smi_assets.orchestration.progress import progress_logger
 from smi_assets.orchestration.resources import ModelingResource, StorageResource
@@ -49,6 +50,19 @@ def checkpoint_folder(storage: StorageResource, modeling: ModelingResource, chec
             "no ladder config, intermediate checkpoint of a ladder run, or checkpoint folder with config.json for this checkpoint",
         )
     return folder
+
+
+@observable_input(
+    key=CHECKPOINT_SOURCE,
+    partitions_def=checkpoint_partitions,
+    group_name="checkpoints",
+    description=(
+        "What each checkpoint is registered from, observed by `inputs_sensor`: a dropped folder's `smi_checkpoint.json`, an "
+        "intermediate checkpoint's training summary, a ladder config's name. A changed one registers the checkpoint again."
+    ),
+)
+def checkpoint_source(storage: StorageResource, modeling: ModelingResource) -> dg.DataVersionsByPartition:
+    return dg.DataVersionsByPartition({item.partition: item.version for item in checkpoint_source_versions(storage, modeling, HashCache())})
 
 
 def _training_inputs(config: TrainConfig, corpus_files: list[Path]) -> dict:
@@ -118,8 +132,8 @@ def _loss_plot(summary: dict, path: Path) -> dict[str, dg.MetadataValue]:
     code_version="3",
     pool="gpu",
     kinds={"pytorch"},
-    deps=[dg.AssetDep(corpus_documents, partition_mapping=dg.AllPartitionMapping())],
-    automation_condition=trained_when_new(),
+    deps=[checkpoint_source, dg.AssetDep(corpus_documents, partition_mapping=dg.AllPartitionMapping())],
+    automation_condition=trained_when_new(checkpoint_source.key),
     description=(
         "A causal-LM checkpoint in HF format: trained on the corpus (the ladder), an intermediate checkpoint a ladder run left "
         "(`<run>.step<NNNNNN>`), or registered from the watched folder (tokens from its `smi_checkpoint.json`). DuckDB table "
