@@ -106,11 +106,7 @@ class Forecast:
 def _settings(estimator: object) -> dict:
     """An estimator's constructor settings (scikit-learn style: attributes not ending in "_"),
     nested estimators by their settings too, never by their address in memory."""
-    return {
-        name: _settings(value) if hasattr(value, "__dict__") else repr(value)
-        for name, value in sorted(vars(estimator).items())
-        if not name.endswith("_")
-    }
+    return {name: _settings(value) if hasattr(value, "__dict__") else repr(value) for name, value in sorted(vars(estimator).items()) if not name.endswith("_")}
 
 
 def forecast_key(proxy_versions: Mapping[str, str], input_versions: Mapping[str, str], forecaster: TokensForecaster) -> str:
