@@ -3,8 +3,7 @@
 Inputs, all known before the target is trained: the per-question accuracies of one or more
 already-scored *proxies* (smaller checkpoints trained on the same corpus), each question's
 corpus counts and relation, and the planned size. Output: the probability that a model of
-the planned size answers each question (:meth:`ProxyForecaster.predict`), and its mean and
-per-relation aggregates (:func:`aggregate_forecast`).
+the planned size answers each question (:meth:`ProxyForecaster.predict`).
 
 The model (:class:`ProxyForecaster`) has two parts, both fitted on the proxies alone.
 
@@ -59,7 +58,6 @@ Stated fallbacks and errors (never a silent number):
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
 
 import numpy as np
 import polars as pl
@@ -333,15 +331,3 @@ class ProxyForecaster:
     def _counts_fallback(self, questions: pl.DataFrame, params: float) -> pl.DataFrame:
         warnings.warn("no proxy below the planned size: the counts model's forecast", UserWarning, stacklevel=3)
         return self.counts_model_.predict(questions, params).with_columns(pl.lit(0).alias("n_inputs"))
-
-    def predict_sizes(self, planned: Iterable[float]) -> pl.DataFrame:
-        """:meth:`predict` for every planned size, with a `planned_params` column."""
-        return pl.concat([self.predict(p).with_columns(pl.lit(float(p)).alias("planned_params")) for p in planned])
-
-
-def aggregate_forecast(per_question: pl.DataFrame) -> pl.DataFrame:
-    """Mean predicted accuracy per planned size, overall (rel "*") and per relation."""
-    keys = ["planned_params"]
-    overall = per_question.group_by(keys).agg(pl.lit("*").alias("rel"), pl.col("predicted_acc").mean())
-    per_relation = per_question.group_by(*keys, "rel").agg(pl.col("predicted_acc").mean())
-    return pl.concat([overall, per_relation.select(overall.columns)]).sort("planned_params", "rel")
