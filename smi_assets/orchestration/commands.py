@@ -60,12 +60,12 @@ def report_command(args: argparse.Namespace) -> int:
         for row in summary["knowledge_gaps"]:
             print(f"knowledge gaps at {row['planned_run']}: {row['facts_below_target']} facts below the target accuracy (table knowledge_gaps)")
         for row in summary["plan"]:
-            if row["note"]:
-                print(f"plan: {row['note']}")
-            else:
+            if row["params"] is not None:
                 print(
                     f"plan: mean accuracy {row['target_accuracy']} needs about {row['params']:.3g} params on {row['tokens']:.3g} tokens ({row['compute']:.3g} FLOPs)"
                 )
+            if row["note"]:
+                print(f"plan: {row['note']}")
         print(f"leave-one-size-out MAE of the counts-only model {summary['leave_one_size_out_mae']}")
         for source, count in summary["skipped_records"].items():
             print(f"skipped {count} bad records in {source} (SMI_SKIP_BAD_RECORDS)")

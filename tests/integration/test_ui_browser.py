@@ -81,7 +81,7 @@ def dagster_dev(tmp_path_factory):
     port = _free_port()
     env = {
         **os.environ, "DAGSTER_HOME": str(home), "SMI_DATA_DIR": str(data), "SMI_LADDER_FILE": str(root / "ladder.json"),
-        "SMI_WORLD_PEOPLE": "24", "SMI_WORLD_SHARDS": "2", "SMI_MAX_TEMPLATES_PER_RELATION": "2", "SMI_PLANNED_RUNS": "50000",
+        "SMI_WORLD_PEOPLE": "24", "SMI_WORLD_SHARDS": "2", "SMI_MAX_TEMPLATES_PER_RELATION": "2", "SMI_PLANNED_RUNS": "50000,150000",
         "SMI_REFERENCE_DIR": str(root / "no-reference"), "SMI_AUTOMATION_INTERVAL_SECONDS": "5", "SMI_INPUTS_INTERVAL_SECONDS": "5",
     }  # fmt: skip
     # Create the instance's storage before dagster dev's processes start: several processes
@@ -219,7 +219,7 @@ def test_ui_materializes_automates_a_dropped_checkpoint_and_shows_forecast_linea
     lineage = refreshed.asset_materialization.metadata["lineage"].value
     assert set(lineage["checkpoints"]) == set(TINY_LADDER), "the forecast's proxies are the ladder's checkpoints"
     judged = wait_for(
-        "forecast_backtest to judge the kept forecast against the larger dropped checkpoint",
+        "forecast_backtest to judge the kept forecast of its size against the dropped checkpoint",
         lambda: (record := _latest_materialization(instance, "forecast_backtest")) and "dropped-model" in record.asset_materialization.metadata["results"].value,
         timeout=300, every=5, explain=runs,
     )  # fmt: skip
@@ -250,7 +250,8 @@ def _drop_checkpoint(folder: Path) -> None:
 
     staging = folder.with_name(f".{folder.name}.staging")
     tokenizer = train_tokenizer(["alice was born in paris ."] * 4, kind="word", vocab_size=200)
-    # Larger than the ladder's checkpoints, so it judges the forecast they made.
+    # Larger than the ladder's checkpoints and of a planned run's size (151,552 params; SMI_PLANNED_RUNS has
+    # 150000): it judges that run's forecast, which the ladder's checkpoints made.
     build_model(ModelConfig(n_layer=3, n_embd=64, n_head=2, block_size=32, vocab_size=len(tokenizer))).save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     staging.rename(folder)  # appear whole: the sensor never sees half a folder

@@ -330,7 +330,9 @@ def knowledge_gap_report(context: dg.AssetExecutionContext, storage: StorageReso
     with storage.connection(read_only=True) as connection:
         gaps = store.triple_names(connection).join(gaps, on="idx", how="right")
     try:
-        plan = {**forecaster.plan(target), "note": None}
+        with warnings.catch_warnings(record=True) as notes:
+            warnings.simplefilter("always")
+            plan = {**forecaster.plan(target), "note": "; ".join(str(note.message) for note in notes) or None}
     except ValueError as unreachable:
         context.log.warning(f"plan: {unreachable}")
         plan = {"target_accuracy": target, "note": str(unreachable)}
