@@ -17,11 +17,9 @@ from smi_assets.smi.forecast.runs import (
     FORECAST_ROW_COLUMNS,
     SUMMARY_COLUMNS,
     TARGET_COLUMNS,
-    ForecastTarget,
     backtest_forecast,
     calibration_bins,
     forecast_targets,
-    parse_planned_runs,
     targets_judged_by,
 )
 from smi_assets.smi.forecast.store import (
@@ -34,6 +32,7 @@ from smi_assets.smi.forecast.store import (
     stored_summary,
     stored_targets,
 )
+from smi_assets.smi.forecast.targets import ForecastTarget, parse_planned_runs
 from smi_assets.smi.forecast.tokens import TokensForecaster
 from tests.test_tokens_forecast import CORPUS_TOKENS, LADDER, RATIO, simulated_checkpoints, simulated_counts
 

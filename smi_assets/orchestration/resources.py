@@ -30,7 +30,7 @@ from pydantic import Field
 
 from smi_assets.common.errors import InputError
 from smi_assets.common.storage import validate_partition_key
-from smi_assets.smi.forecast.runs import ForecastTarget, parse_planned_runs
+from smi_assets.smi.forecast.targets import ForecastTarget, parse_planned_runs
 from training.config import DEFAULT_LADDER, PLANNED_CONFIGS, DecodingConfig, TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

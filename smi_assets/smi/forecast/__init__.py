@@ -20,8 +20,9 @@
   the count features both models share, and the scale-only / scale + relation baselines;
 - :mod:`.evaluation`: the metrics every forecast is scored with, and the evaluation on the SMI
   reference data against five baselines (``smi forecast-reference``);
-- :mod:`.runs`: the pipeline's forecast targets (planned runs, planned configs, runs in
-  progress), their kept rows keyed by the data versions they used, which checkpoint judges
+- :mod:`.targets`: what a forecast is about (planned runs as ``PARAMS[:TOKENS]``, runs in
+  progress), light enough for the settings to import;
+- :mod:`.runs`: the pipeline's forecasts of those targets, their kept rows keyed by the data versions they used, which checkpoint judges
   which target, and the backtest;
 - :mod:`.store`: DuckDB storage of kept forecasts and backtests (insert-or-ignore, never
   overwritten).

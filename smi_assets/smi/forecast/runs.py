@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from smi_assets.common.errors import InputError
 from smi_assets.smi.forecast.evaluation import score_predictions
+from smi_assets.smi.forecast.targets import ForecastTarget
 from smi_assets.smi.forecast.tokens import TOKEN_PROXY_COLUMNS, TokensForecaster
 from smi_assets.smi.metrics import check_columns
 
@@ -50,41 +50,6 @@ N_CALIBRATION_BINS = 10
 # A finished checkpoint judges a planned target whose params (and tokens, where both are
 # known) are within this many doublings of its own: a forecast of another size is no test.
 MATCH_LOG2 = 0.35
-
-
-@dataclass(frozen=True)
-class ForecastTarget:
-    """A run to forecast before it exists. `tokens` None: the ladder's tokens per parameter;
-    `run_id`: the final checkpoint of that run, forecast from its own checkpoints so far."""
-
-    name: str
-    params: float
-    tokens: float | None = None
-    run_id: str | None = None
-
-
-def _positive_number(text: str, what: str, entry: str, source: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or not np.isfinite(value):
-        raise InputError(source, f"planned run {entry!r}: {what} must be a positive number, got {text!r}")
-    return value
-
-
-def parse_planned_runs(entries: Iterable[str], source: str = "SMI_PLANNED_RUNS") -> list[ForecastTarget]:
-    """Planned runs from ``PARAMS`` or ``PARAMS:TOKENS`` entries (numbers such as ``2e6:6e7``);
-    a missing tokens value means the ladder's tokens per parameter. InputError naming the
-    entry for anything else, zero or negative values included."""
-    targets = []
-    for entry in entries:
-        params_text, _, tokens_text = entry.strip().partition(":")
-        params = _positive_number(params_text, "params", entry, source)
-        tokens = _positive_number(tokens_text, "tokens", entry, source) if tokens_text else None
-        name = f"{params:,.0f} params x " + (f"{tokens:,.0f} tokens" if tokens else "ladder tokens/param")
-        targets.append(ForecastTarget(name, params, tokens))
-    return targets
 
 
 @dataclass(frozen=True)
