@@ -98,6 +98,16 @@ class TrainConfig:
         if problems:
             raise InputError("train config", "; ".join(problems))
 
+    @property
+    def tokens_per_step(self) -> int:
+        """Tokens one optimizer step trains on (the target of each window's positions)."""
+        return self.batch_size * self.grad_accum_steps * self.model.block_size
+
+    @property
+    def run_tokens(self) -> int:
+        """Tokens the whole run trains on."""
+        return self.max_steps * self.tokens_per_step
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -357,10 +357,9 @@ def _summary(
 ) -> dict:
     """What a checkpoint's ``training_summary.json`` says: its step and tokens within the run, the
     run's planned tokens, and the sizes a forecast needs."""
-    tokens_per_step = config.batch_size * config.grad_accum_steps * config.model.block_size
     return {
         "params": count_parameters(model), "non_embedding_params": count_parameters(model, non_embedding=True),
-        "step": step, "max_steps": config.max_steps, "tokens_seen": tokens_seen, "run_tokens": config.max_steps * tokens_per_step,
+        "step": step, "max_steps": config.max_steps, "tokens_seen": tokens_seen, "run_tokens": config.run_tokens,
         "loss": loss_curve[-1][1] if loss_curve else None, "loss_curve": loss_curve,
         "vocab_size": len(tokenizer), "corpus_tokens": corpus_tokens, "config": config.to_dict(),
     }  # fmt: skip
@@ -424,7 +423,7 @@ def _train_prepared(config: TrainConfig, prepared: TrainingData, out_dir: Path, 
     forward_model = compiled_for(ddp or model, device)
     model.train()
 
-    tokens_per_step = config.batch_size * config.grad_accum_steps * block_size
+    tokens_per_step = config.tokens_per_step
     started, tokens_this_run = time.perf_counter(), 0
     window_loss, window_steps = torch.zeros((), device=device), 0
     while step < config.max_steps:

@@ -31,7 +31,7 @@ from smi_assets.orchestration.resources import InputsResource, ModelingResource,
 from smi_assets.smi.fit import fit_methods, fit_table
 from smi_assets.smi.forecast.counts_model import SizeConditionedForecaster, leave_one_size_out
 from smi_assets.smi.forecast.proxy import PROXY_COLUMNS
-from smi_assets.smi.forecast.runs import backtest_forecast, forecast_targets, scored_checkpoints, targets_judged_by
+from smi_assets.smi.forecast.runs import FINISHED, backtest_forecast, forecast_targets, scored_checkpoints, targets_judged_by
 from smi_assets.smi.forecast.store import (
     backtest_calibration,
     backtest_results,
@@ -152,7 +152,7 @@ def forecast_targets_of(storage: StorageResource, modeling: ModelingResource, ch
     of every run in progress (a run with scored intermediate checkpoints but no scored final
     one), forecast from its own checkpoints too."""
     targets = modeling.planned_targets()
-    finished = set(checkpoints_scored.filter(pl.col("tokens").is_null() | pl.col("run_tokens").is_null() | (pl.col("tokens") >= pl.col("run_tokens")))["model"])
+    finished = set(checkpoints_scored.filter(FINISHED)["model"])
     largest = checkpoints_scored.sort("params")["model"][-1]
     vocab_size = json.loads((checkpoint_folder(storage, modeling, largest) / "config.json").read_text())["vocab_size"]
     for name, config in {**PLANNED_CONFIGS, **modeling.ladder_configs()}.items():
@@ -160,8 +160,7 @@ def forecast_targets_of(storage: StorageResource, modeling: ModelingResource, ch
             continue
         params = count_parameters(build_model(dataclasses.replace(config.model, vocab_size=vocab_size)))
         in_progress = checkpoints_scored.filter(pl.col("run_id") == name).height > 0
-        tokens = config.max_steps * config.batch_size * config.grad_accum_steps * config.model.block_size
-        targets.append(ForecastTarget(f"{name} (final, in progress)" if in_progress else name, params, tokens, run_id=name if in_progress else None))
+        targets.append(ForecastTarget(f"{name} (final, in progress)" if in_progress else name, params, config.run_tokens, run_id=name if in_progress else None))
     return targets
 
 
@@ -214,7 +213,7 @@ def cbqa_forecast(context: dg.AssetExecutionContext, storage: StorageResource, m
         .sort("planned_params", "planned_tokens", "target", "rel")
     )
     # The counts-only model's leave-one-size-out error over the finished checkpoints, a yardstick.
-    finished = proxies.filter(pl.col("run_tokens").is_null() | pl.col("tokens").is_null() | (pl.col("tokens") >= pl.col("run_tokens")))
+    finished = proxies.filter(FINISHED)
     backtest = (
         leave_one_size_out(SizeConditionedForecaster, frequency, finished.select(PROXY_COLUMNS))
         if finished["model"].n_unique() >= 2
