@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import random
 from pathlib import Path
 
 import polars as pl
@@ -127,9 +129,113 @@ def test_json_lines_decode_as_the_json_module_does(tmp_path):
     assert read_documents(path).frame["doc_id"].to_list() == ["tricky:1", "tricky:2", "tricky:4", "tricky:5", "tricky:6"]
 
 
-def test_gzipped_json_lines(tmp_path):
-    import gzip
+# Lines for the JSON-lines fast path (the compiled scan) against the exact reader (orjson and
+# the json module, line by line): each must come out alike, document, batch, skip and error.
+TRICKY_LINES = [
+    b'{"text": "plain"}',
+    json.dumps({"text": 'caf\u00e9 \U0001f600 "quoted"\n\u6771\u4eac'}).encode(),
+    json.dumps({"text": "caf\u00e9 \U0001f600 \u6771\u4eac"}, ensure_ascii=False).encode(),
+    b'{"text": "tab\\tand \\u00e9 and \\ud83d\\ude00"}',
+    b'  {"a": [1, {"b": [true, false, null, -0.5e+3, 1E9, 0]}], "text": "nested", "c": {}} \r',
+    b'{"text": "crlf"}\r',
+    b'{"text": "first", "text": "the last duplicate key wins"}',
+    b'{"te\\u0078t": "an escaped key spelling the text field"}',
+    b'{"text": "x", "te\\u0078t": "escaped duplicate"}',
+    b'{"x": "\\ud800 a lone surrogate elsewhere", "text": "kept"}',
+    b'{"text": "big", "n": 123456789012345678901234567890, "f": 1e999}',
+    b'{"text": "score", "score": NaN}',
+    b'{"text": "deep", "d": ' + b"[" * 70 + b"]" * 70 + b"}",
+    b"",
+    b"   ",
+    b"\x0c",
+    b'{"Text": "other case", "text": "right case"}',
+    b'{"text": "\xc3\xa9t\xc3\xa9 raw UTF-8"}',
+    b'{"text": "\x7f del is allowed"}',
+    b'{"text": "", "empty": ""}',
+    b'{"text": "unicode key", "cl\xc3\xa9": 1}',
+]
+BAD_TRICKY_LINES = [
+    b'\xef\xbb\xbf{"text": "a BOM"}',
+    b'{"text": "caf\xe9"}',
+    b'{"text": "\xed\xa0\x80 an encoded surrogate"}',
+    b'{"text": "\xc0\xaf overlong"}',
+    b'{"text": "\xf4\x90\x80\x80 beyond U+10FFFF"}',
+    b'{"text": "truncated \xe2\x82"}',
+    b'{"text": "x"} trailing garbage',
+    b'{"text": "x"}}',
+    b'{"text": "x",}',
+    b'{"text": "x", "n": 01}',
+    b'{"text": "x", "n": -}',
+    b'{"text": "x", "n": 1.}',
+    b'{"text": "x", "e": [1,]}',
+    b'{"text": "x", "e": {"a" 1}}',
+    b'{"text": "x", "t": tru}',
+    b'{"text": "bad \\x escape"}',
+    b'{"text": "bad \\u12G4 escape"}',
+    b'{"text": "raw\ttab"}',
+    b'{"text": 12}',
+    b'{"text": null}',
+    b'{"text": ["a"]}',
+    b'{"body": "no text"}',
+    b"{}",
+    b'["text"]',
+    b'"text"',
+    b'{"text": "unclosed',
+]
 
+
+def _json_lines_readings(path: Path, reader, **options) -> object:
+    try:
+        batches = reader(path, text_field="text", batch_rows=options.pop("batch_rows", 50_000), batch_bytes=options.pop("batch_bytes", 1 << 25), **options)
+        return [(batch.frame.to_dicts(), batch.n_skipped) for batch in batches]
+    except InputError as error:
+        return str(error), error.line
+
+
+def test_json_lines_fast_path_reads_as_the_exact_reader(tmp_path):
+    from smi_assets.corpus import sources
+
+    rng = random.Random(0)
+    good = write_lines(tmp_path / "good.jsonl", TRICKY_LINES)
+    expected = [json.loads(line)["text"] for line in TRICKY_LINES if line.strip()]
+    assert read_documents(good).frame["text"].to_list() == expected
+    assert read_documents(good).frame["doc_id"].to_list() == [f"good:{n}" for n, line in enumerate(TRICKY_LINES, 1) if line.strip()]
+    files = {"good": good}
+    for n, bad in enumerate(BAD_TRICKY_LINES):
+        lines = TRICKY_LINES[:]
+        lines.insert(rng.randrange(len(lines)), bad)
+        files[f"bad{n}"] = write_lines(tmp_path / f"bad{n}.jsonl", lines)
+    mixed = TRICKY_LINES * 3 + BAD_TRICKY_LINES
+    rng.shuffle(mixed)
+    files["mixed"] = tmp_path / "mixed.jsonl"
+    files["mixed"].write_bytes(b"\n".join(mixed))  # no newline after the last line
+    for name, path in files.items():
+        for on_error in ("raise", "skip"):
+            for batching in ({}, {"batch_rows": 1}, {"batch_rows": 4}, {"batch_bytes": 90}, {"batch_rows": 3, "batch_bytes": 200}):
+                fast = _json_lines_readings(path, sources._iter_json_lines_fast, on_error=on_error, **batching)
+                exact = _json_lines_readings(path, sources._iter_json_lines_exact, id_field=None, on_error=on_error, **batching)
+                assert fast == exact, (name, on_error, batching)
+                if name != "good" and on_error == "raise":
+                    assert isinstance(fast, tuple), name  # every bad line is an error
+
+
+def test_json_lines_fast_path_across_chunks(tmp_path, monkeypatch):
+    from smi_assets.corpus import sources
+
+    rng = random.Random(1)
+    lines = [rng.choice(TRICKY_LINES + BAD_TRICKY_LINES[:3]) for _ in range(400)] + [b'{"text": "' + b"long " * 5000 + b'"}']
+    path = tmp_path / "chunks.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    zipped = tmp_path / "chunks.jsonl.gz"
+    zipped.write_bytes(gzip.compress(path.read_bytes()))
+    exact = {source: _json_lines_readings(source, sources._iter_json_lines_exact, id_field=None, on_error="skip", batch_rows=7) for source in (path, zipped)}
+    for chunk_bytes in (64, 1000, 5000, 1 << 20):  # chunks shorter than a line, a few lines, the whole file
+        monkeypatch.setattr(sources, "_JSON_CHUNK_BYTES", chunk_bytes)
+        for source in (path, zipped):  # mapped, and read (gzip)
+            assert _json_lines_readings(source, sources._iter_json_lines_fast, on_error="skip", batch_rows=7) == exact[source], (chunk_bytes, source)
+
+
+def test_gzipped_json_lines(tmp_path):
     path = tmp_path / "z.jsonl.gz"
     path.write_bytes(gzip.compress(GOOD + b"\n"))
     assert read_documents(path).frame["doc_id"].to_list() == ["z.jsonl:1"]

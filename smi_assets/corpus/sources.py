@@ -12,11 +12,14 @@ from __future__ import annotations
 import glob
 import gzip
 import json
+import mmap
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import orjson
 import polars as pl
 import pyarrow as pa
@@ -34,6 +37,7 @@ DEFAULT_BATCH_ROWS = 50_000
 DEFAULT_BATCH_BYTES = 32 * 2**20
 SHARD_HEAD_ROWS = 5  # documents kept in ShardStats.head, for previews
 _PARQUET_READ_BUFFER = 8 * 2**20
+_JSON_CHUNK_BYTES = 8 * 2**20  # JSON lines scanned at a time by the fast path
 JSON_LINES_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz")
 PARQUET_SUFFIXES = (".parquet",)
 # The word-level training tokenizer's pre-tokenizer (`pre_tokenizers.Whitespace()`,
@@ -171,9 +175,31 @@ def _decode_json_line(raw: bytes, path: Path, line_number: int, id_field: str | 
         raise InputError(path, f"malformed JSON: {error.msg} at column {error.colno}", line=line_number) from None
 
 
+def _exact_line(raw: bytes, path: Path, line_number: int, text_field: str, id_field: str | None, seen: _SeenIds) -> tuple[str, str | None] | None:
+    """The text and id (None without an id field) of one line, read by :func:`_decode_json_line`;
+    None for a blank line; InputError naming the line for a bad record."""
+    record = _decode_json_line(raw, path, line_number, id_field)
+    if record is None:
+        return None  # blank lines (e.g. a trailing newline) are not records
+    text = record.get(text_field) if isinstance(record, dict) else None
+    if not isinstance(text, str):
+        raise InputError(path, _bad_record(record, text_field), line=line_number)
+    if id_field is None:
+        return text, None
+    where = {"line": line_number}
+    doc_id = _document_id(record.get(id_field), path, where)
+    seen.check(doc_id, where)
+    return text, doc_id
+
+
 def _iter_json_lines(path: Path, text_field: str, id_field: str | None, on_error: OnError, batch_rows: int, batch_bytes: int) -> Iterator[LoadResult]:
-    # A line costs about as much Python as decoding it, in documents of a hundred bytes: the
-    # loop keeps to appends for a good line, and builds error locations only for a bad one.
+    if id_field is None:
+        return _iter_json_lines_fast(path, text_field, on_error, batch_rows, batch_bytes)
+    return _iter_json_lines_exact(path, text_field, id_field, on_error, batch_rows, batch_bytes)
+
+
+def _iter_json_lines_exact(path: Path, text_field: str, id_field: str | None, on_error: OnError, batch_rows: int, batch_bytes: int) -> Iterator[LoadResult]:
+    """Every line through :func:`_exact_line`: the reader of files with an id field."""
     opener = gzip.open if path.name.endswith(".gz") else open
     seen = _SeenIds(path, tracked=id_field is not None)
     line_numbers: list[int] = []
@@ -184,24 +210,18 @@ def _iter_json_lines(path: Path, text_field: str, id_field: str | None, on_error
     with opener(path, "rb") as handle:
         for line_number, raw in enumerate(handle, start=1):
             try:
-                record = _decode_json_line(raw, path, line_number, id_field)
-                if record is None:
-                    continue  # blank lines (e.g. a trailing newline) are not records
-                text = record.get(text_field) if isinstance(record, dict) else None
-                if not isinstance(text, str):
-                    raise InputError(path, _bad_record(record, text_field), line=line_number)
-                if doc_ids is not None:
-                    where = {"line": line_number}
-                    doc_id = _document_id(record.get(id_field), path, where)
-                    seen.check(doc_id, where)
-                    doc_ids.append(doc_id)
+                read = _exact_line(raw, path, line_number, text_field, id_field, seen)
             except InputError:
                 if on_error == "raise":
                     raise
                 n_skipped += 1
                 continue
+            if read is None:
+                continue
             line_numbers.append(line_number)
-            texts.append(text)
+            texts.append(read[0])
+            if doc_ids is not None:
+                doc_ids.append(read[1])
             batch_size += len(raw)
             if len(texts) >= batch_rows or batch_size >= batch_bytes:
                 yield _json_lines_batch(path.stem, line_numbers, doc_ids, texts, n_skipped)
@@ -212,6 +232,176 @@ def _iter_json_lines(path: Path, text_field: str, id_field: str | None, on_error
         raise InputError(path, "the file is empty: no documents")
     if texts or n_skipped:
         yield _json_lines_batch(path.stem, line_numbers, doc_ids, texts, n_skipped)
+
+
+def _read_chunks(handle, chunk_bytes: int) -> Iterator[np.ndarray]:
+    """The bytes of a file read from `handle`, in writable arrays of whole lines (the last may
+    lack its newline), each about `chunk_bytes` or one line if longer."""
+    leftover = np.empty(0, dtype=np.uint8)
+    while True:
+        buffer = np.empty(len(leftover) + chunk_bytes, dtype=np.uint8)
+        buffer[: len(leftover)] = leftover
+        filled, view = len(leftover), memoryview(buffer)
+        while filled < len(buffer):
+            got = handle.readinto(view[filled:])
+            if not got:
+                break
+            filled += got
+        if filled < len(buffer):  # the end of the file
+            if filled:
+                yield buffer[:filled]
+            return
+        cut = bytes(buffer[max(0, filled - 65536) : filled]).rfind(b"\n")
+        cut = filled - min(filled, 65536) + cut + 1 if cut >= 0 else buffer.tobytes().rfind(b"\n") + 1
+        if cut == 0:  # no newline yet: one long line, read on
+            leftover = buffer
+            continue
+        leftover = buffer[cut:].copy()
+        yield buffer[:cut]
+
+
+def _mapped_chunks(handle, chunk_bytes: int) -> Iterator[np.ndarray]:
+    """As :func:`_read_chunks`, but each chunk is the file's pages mapped copy-on-write (the
+    fast path writes over a few lines): no copy of the file and few page faults. Each chunk is
+    its own mapping, released once nothing uses its texts, so memory holds the chunks in use."""
+    size = os.fstat(handle.fileno()).st_size
+    start = 0
+    while start < size:
+        base = start - start % mmap.ALLOCATIONGRANULARITY
+        length = min(size, start + chunk_bytes) - base
+        mapped = mmap.mmap(handle.fileno(), length, offset=base, access=mmap.ACCESS_COPY)
+        end = base + length
+        if end < size:
+            cut = mapped.rfind(b"\n", start - base)
+            if cut < 0:  # one long line: map on to its end
+                mapped.close()
+                following = _find_newline(handle, end)
+                length = (following if following >= 0 else size) - base
+                mapped = mmap.mmap(handle.fileno(), length, offset=base, access=mmap.ACCESS_COPY)
+                end = base + length
+            else:
+                end = base + cut + 1
+        yield np.frombuffer(mapped, dtype=np.uint8)[start - base : end - base]
+        start = end
+
+
+def _find_newline(handle, position: int) -> int:
+    """Where the first newline at or after `position` is (past it), or -1."""
+    handle.seek(position)
+    while block := handle.read(1 << 20):
+        found = block.find(b"\n")
+        if found >= 0:
+            return position + found + 1
+        position += len(block)
+    return -1
+
+
+class _ArrowStream:
+    """An Arrow array seen only through the Arrow C stream interface."""
+
+    def __init__(self, array: pa.ChunkedArray) -> None:
+        self.array = array
+
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+        return self.array.__arrow_c_stream__(requested_schema)
+
+
+class _TextBatch:
+    """A JSON-lines batch being gathered: the kept lines' numbers and their texts, as Arrow
+    string views into the chunks' own buffers, and the bad records skipped since the previous
+    batch."""
+
+    def __init__(self) -> None:
+        self.line_numbers: list[np.ndarray] = []
+        self.texts: list[pa.Array] = []
+        self.rows = self.bytes = self.skipped = 0
+
+    def add(self, line_numbers: np.ndarray, views: np.ndarray, chunk: np.ndarray, n_bytes: int) -> None:
+        """Lines `line_numbers`, whose texts are Arrow string `views` (16 bytes each) into
+        `chunk`, `n_bytes` of input."""
+        self.line_numbers.append(line_numbers)
+        self.texts.append(pa.Array.from_buffers(pa.string_view(), len(line_numbers), [None, pa.py_buffer(views), pa.py_buffer(chunk)]))
+        self.rows += len(line_numbers)
+        self.bytes += n_bytes
+
+    def result(self, stem: str) -> LoadResult:
+        line_numbers = np.concatenate(self.line_numbers) if self.line_numbers else np.empty(0, dtype=np.int64)
+        doc_id = pl.format("{}:{}", pl.lit(stem), pl.Series(line_numbers, dtype=pl.Int64))
+        # Through the Arrow C stream: pl.from_arrow would import pyarrow.compute (0.07 s).
+        texts = pl.Series("text", _ArrowStream(pa.chunked_array(self.texts, type=pa.string_view()))).alias("text")
+        return LoadResult(pl.select(doc_id.alias("doc_id"), texts), self.skipped)
+
+
+def _iter_json_lines_fast(path: Path, text_field: str, on_error: OnError, batch_rows: int, batch_bytes: int) -> Iterator[LoadResult]:
+    """The documents of a JSON-lines file without an id field, a chunk of lines at a time: the
+    compiled scan (:mod:`smi_assets.corpus.json_scan`) finds the text of every plain line, and
+    only the others are read one by one by :func:`_exact_line`, so the documents, errors and
+    batches are those of :func:`_iter_json_lines_exact`. The batch's texts are Arrow string
+    views into the chunk's own buffer: no Python object a line, and no copy of the texts."""
+    from smi_assets.frequency.compiled_kernels import compiled_kernels  # built with the counting kernels
+
+    kernels = compiled_kernels()
+    key = np.frombuffer(bytearray(text_field.encode()), dtype=np.uint8)
+    compressed = path.name.endswith(".gz")
+    opener = gzip.open if compressed else open
+    seen = _SeenIds(path, tracked=False)
+    batch = _TextBatch()
+    lines_before = n_records = 0  # lines in earlier chunks; documents and skipped records in earlier batches
+    with opener(path, "rb") as handle:
+        chunks = _read_chunks if compressed else _mapped_chunks
+        for chunk in chunks(handle, _JSON_CHUNK_BYTES):
+            line_end, text_start, text_end = kernels.scan_json_lines(chunk, key)
+            line_start = np.concatenate([np.zeros(1, dtype=np.int64), line_end[:-1]])
+            keep = text_start >= 0
+            skipped: list[int] = []
+            error = None
+            for line in np.flatnonzero(~keep).tolist():
+                start = int(line_start[line])
+                raw = chunk[start : line_end[line]].tobytes()
+                try:
+                    read = _exact_line(raw, path, lines_before + line + 1, text_field, None, seen)
+                except InputError as bad:
+                    if on_error == "raise":
+                        error = bad  # raised once the lines before it are batched, as the line-by-line reader does
+                        line_end, text_start, text_end, keep = line_end[:line], text_start[:line], text_end[:line], keep[:line]
+                        break
+                    skipped.append(line)
+                    continue
+                if read is None:
+                    continue
+                # The text, decoded, is never longer than the line it was read from, so it is
+                # written over the line, in the chunk that holds the other texts.
+                encoded = read[0].encode()  # a lone surrogate fails here as it failed in polars before
+                chunk[start : start + len(encoded)] = np.frombuffer(encoded, dtype=np.uint8)
+                text_start[line], text_end[line] = start, start + len(encoded)
+                keep[line] = True
+            kept = np.flatnonzero(keep)
+            views = kernels.string_views(chunk, np.ascontiguousarray(text_start[kept]), np.ascontiguousarray(text_end[kept]))
+            sizes = np.cumsum(line_end[kept] - line_start[kept])
+            skipped_lines = np.asarray(skipped, dtype=np.int64)
+            first, last_cut = 0, 0  # the next kept line to batch; the first line of the open batch in this chunk
+            while first < len(kept):
+                before = sizes[first - 1] if first else 0
+                last = min(first + batch_rows - batch.rows - 1, int(np.searchsorted(sizes, before + batch_bytes - batch.bytes)))
+                if last >= len(kept):
+                    break
+                batch.add(lines_before + kept[first : last + 1] + 1, views[16 * first : 16 * (last + 1)], chunk, int(sizes[last] - before))
+                batch.skipped += int(np.count_nonzero((skipped_lines >= last_cut) & (skipped_lines < kept[last])))
+                yield batch.result(path.stem)
+                n_records += batch.rows + batch.skipped
+                batch = _TextBatch()
+                first, last_cut = last + 1, int(kept[last]) + 1
+            if first < len(kept):
+                before = sizes[first - 1] if first else 0
+                batch.add(lines_before + kept[first:] + 1, views[16 * first :], chunk, int(sizes[-1] - before))
+            batch.skipped += int(np.count_nonzero(skipped_lines >= last_cut))
+            if error is not None:
+                raise error
+            lines_before += len(line_end)
+    if n_records + batch.rows + batch.skipped == 0:
+        raise InputError(path, "the file is empty: no documents")
+    if batch.rows or batch.skipped:
+        yield batch.result(path.stem)
 
 
 def _check_columns(schema: pl.Schema, source: Path, text_field: str, id_field: str | None) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from smi_assets.corpus.json_scan import scan_json_lines, string_views
 from smi_assets.frequency.word_trie import EDGE, FINAL
 
 # Bytes are hashed by h = (h + byte + 1) * _MULTIPLIER (mod 2**64): one multiplication a byte,
@@ -31,7 +32,12 @@ SIGNATURES = {
     "find_paper": "Tuple((u4[::1], i8[::1]))(u1[::1], i8[::1], i8, i8[:, ::1], u1[::1], u8[::1], i8)",
     "find_words": "Tuple((u4[::1], i8[::1]))(u1[::1], i8[::1], i8, u1[::1], i4[::1], i8[:, ::1], u1[::1], u8[::1], i8)",
     "count_cooccurrences": "i8[::1](i8[::1], i8[::1], i8[::1], i8[::1], i8)",
+    # The JSON-lines fast path's (smi_assets.corpus.json_scan), compiled into the same module.
+    "scan_json_lines": "Tuple((i8[::1], i8[::1], i8[::1]))(u1[::1], u1[::1])",
+    "string_views": "u1[::1](u1[::1], i8[::1], i8[::1])",
 }
+
+__all__ = ["scan_json_lines", "string_views", *SIGNATURES]
 
 
 @numba.njit(cache=True, inline="always")
