@@ -272,7 +272,11 @@ def _mapped_chunks(handle, chunk_bytes: int) -> Iterator[np.ndarray]:
         mapped = mmap.mmap(handle.fileno(), length, offset=base, access=mmap.ACCESS_COPY)
         end = base + length
         if end < size:
-            cut = mapped.rfind(b"\n", start - base)
+            # The last newline, looked for near the end first: a search over the whole
+            # mapping reads all its pages in before the scan does.
+            cut = mapped.rfind(b"\n", max(start - base, length - 65536))
+            if cut < 0:
+                cut = mapped.rfind(b"\n", start - base)
             if cut < 0:  # one long line: map on to its end
                 mapped.close()
                 following = _find_newline(handle, end)
