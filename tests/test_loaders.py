@@ -181,6 +181,7 @@ BAD_TRICKY_LINES = [
     b'["text"]',
     b'"text"',
     b'{"text": "unclosed',
+    b'{"text": "\\udc80 a lone surrogate in the text"}',
 ]
 
 
@@ -219,6 +220,14 @@ def test_json_lines_fast_path_reads_as_the_exact_reader(tmp_path):
                     assert isinstance(fast, tuple), name  # every bad line is an error
 
 
+def test_a_lone_surrogate_in_the_text_is_an_error_naming_the_line(tmp_path):
+    path = write_lines(tmp_path / "s.jsonl", [b'{"text": "fine"}', b'{"text": "ab\\ud800c"}'])
+    for id_field in (None, "text"):  # the fast path's fallback, and the exact reader
+        with pytest.raises(InputError, match=r"s.jsonl, line 2: text field 'text' holds a lone surrogate escape \\ud800 at character 3"):
+            read_documents(path, id_field=id_field)
+    assert read_documents(path, on_error="skip").frame["text"].to_list() == ["fine"]
+
+
 def test_json_lines_fast_path_across_chunks(tmp_path, monkeypatch):
     from smi_assets.corpus import sources
 
@@ -231,7 +240,7 @@ def test_json_lines_fast_path_across_chunks(tmp_path, monkeypatch):
     exact = {source: _json_lines_readings(source, sources._iter_json_lines_exact, id_field=None, on_error="skip", batch_rows=7) for source in (path, zipped)}
     for chunk_bytes in (64, 1000, 5000, 1 << 20):  # chunks shorter than a line, a few lines, the whole file
         monkeypatch.setattr(sources, "_JSON_CHUNK_BYTES", chunk_bytes)
-        for source in (path, zipped):  # mapped, and read (gzip)
+        for source in (path, zipped):  # plain, and gzip
             assert _json_lines_readings(source, sources._iter_json_lines_fast, on_error="skip", batch_rows=7) == exact[source], (chunk_bytes, source)
 
 
