@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -242,7 +243,7 @@ def test_intermediate_and_dropped_checkpoints_are_recorded_with_their_tokens_and
     storage = resources["storage"]
     definitions = build_definitions(resources)
     tokens_per_step = 8 * 32
-    with dg.instance_for_test() as instance:
+    with dg.instance_for_test(overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
 
         def register() -> list[str]:
             return observe_and_register(instance, resources["inputs"], storage, resources["modeling"], None, register=True).new_checkpoints
@@ -253,7 +254,19 @@ def test_intermediate_and_dropped_checkpoints_are_recorded_with_their_tokens_and
             _execute(definitions, instance, ["corpus_documents", "shard_knowledge_counts"], shard)
         _execute(definitions, instance, ["checkpoints", "cbqa_scores"], "tiny-a")
         assert register() == ["tiny-a.step000006"]
-        _execute(definitions, instance, ["checkpoints", "cbqa_scores"], "tiny-a.step000006")
+        # While a training holds the only slot of the `gpu` pool (tiny-a training again, in
+        # another run), its intermediate checkpoint is registered and scored all the same.
+        job = definitions.resolve_implicit_global_asset_job_def()
+        training = instance.create_run_for_job(job, asset_selection={dg.AssetKey("checkpoints")}, status=dg.DagsterRunStatus.STARTED)
+        assert instance.event_log_storage.claim_concurrency_slot("gpu", training.run_id, "checkpoints").is_claimed
+        registration = threading.Thread(target=_execute, args=(definitions, instance, ["checkpoints", "cbqa_scores"], "tiny-a.step000006"))
+        registration.start()
+        registration.join(timeout=180)
+        waited = registration.is_alive()
+        instance.event_log_storage.free_concurrency_slots_for_run(training.run_id)  # lets a registration that waited end
+        registration.join()
+        assert not waited, "registering an intermediate checkpoint waited for the slot its run's training holds"
+        assert instance.get_latest_materialization_event(dg.AssetKey("cbqa_scores")).asset_materialization.partition == "tiny-a.step000006"
         _execute(definitions, instance, ["knowledge_frequency", "cbqa_forecast"])
 
         incoming = storage.incoming_checkpoints_dir

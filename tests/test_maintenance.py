@@ -67,26 +67,30 @@ def test_a_vanished_shard_and_checkpoint_are_reported_then_pruned_with_their_fil
         assert storage.shard_counts_dir("kept").is_dir() and not storage.shard_counts_dir("gone").exists()
 
 
-def test_a_step_blocked_by_a_pool_is_announced_then_given_up_on_naming_the_holder():
-    import io
-    import time
+def test_a_training_waits_for_the_gpu_pool_says_who_holds_it_gives_up_and_frees_its_slot():
+    from smi_assets.orchestration.device_pool import DEVICE_POOL, device_slot
 
-    import pytest
+    @dg.asset
+    def trains(context) -> None:
+        with device_slot(context, wait_seconds=0.5, poll_seconds=0.1):
+            assert context.instance.event_log_storage.get_concurrency_info(DEVICE_POOL).active_slot_count == 1
 
-    from smi_assets.orchestration.pipeline import RunWatcher
-    from smi_assets.orchestration.progress import TerminalProgress
-
-    with dg.instance_for_test() as instance:
+    with dg.instance_for_test(overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
         job = dg.define_asset_job("any").resolve(asset_graph=dg.Definitions(assets=[dg.AssetSpec("x")]).resolve_asset_graph())
-        holder = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED)
-        waiting = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED, tags={"smi/invocation": "inv"})
-        instance.event_log_storage.set_concurrency_slots("gpu", 1)
-        instance.event_log_storage.claim_concurrency_slot("gpu", holder.run_id, "checkpoints")
-        instance.report_engine_event("Step blocked by limit for pool gpu", waiting, step_key="checkpoints")
-        output = io.StringIO()
-        watcher = RunWatcher(instance, "inv", TerminalProgress(output), poll_seconds=0.1, pool_wait_seconds=0.5)
-        with pytest.raises(KeyboardInterrupt), watcher:
-            for _ in range(300):  # a main thread busy in Python, as one inside execute_job is
-                time.sleep(0.1)
-        assert "waiting for a slot of pool 'gpu'" in output.getvalue() and holder.run_id in output.getvalue()
-        assert watcher.pool_timeout and holder.run_id in watcher.pool_timeout and "SMI_POOL_WAIT_SECONDS" in watcher.pool_timeout
+        holder = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED)  # a training in another run
+        storage = instance.event_log_storage
+        assert dg.materialize([trains], instance=instance).success, "the pool's limit is set from the instance default on first use"
+        assert storage.claim_concurrency_slot(DEVICE_POOL, holder.run_id, "checkpoints").is_claimed
+        waited = dg.materialize([trains], instance=instance, raise_on_error=False)
+        assert not waited.success
+        error = waited.get_step_failure_events()[0].event_specific_data.error
+        while error.cause is not None:
+            error = error.cause
+        assert "waiting for a slot of pool 'gpu'" in error.message and holder.run_id in error.message and "SMI_POOL_WAIT_SECONDS" in error.message
+        notices = [record.event_log_entry.user_message for record in instance.get_records_for_run(waited.run_id).records]
+        assert any('"event": "waiting"' in message and holder.run_id in message for message in notices), "the wait is said in the run log"
+        info = storage.get_concurrency_info(DEVICE_POOL)
+        assert (info.active_slot_count, info.pending_step_count) == (1, 0), "the pending claim was withdrawn"
+        storage.free_concurrency_slots_for_run(holder.run_id)
+        assert dg.materialize([trains], instance=instance).success
+        assert storage.get_concurrency_info(DEVICE_POOL).active_slot_count == 0, "the slot is freed when the training ends"

@@ -17,7 +17,6 @@ replaced, not appended to.
 
 from __future__ import annotations
 
-import _thread
 import os
 import threading
 import time
@@ -97,17 +96,10 @@ def open_instance(data_dir: Path) -> dg.DagsterInstance:
 
 
 class RunWatcher:
-    """Reads the event log of the runs tagged with `invocation` and shows it on `progress`.
+    """Reads the event log of the runs tagged with `invocation` and shows it on `progress`."""
 
-    A step blocked by a pool (the `gpu` pool has one slot) is announced with the run holding
-    the slot; if it stays blocked longer than `pool_wait_seconds`, the watcher interrupts the
-    main thread, which gives up with `pool_timeout` saying what it waited for."""
-
-    def __init__(self, instance: dg.DagsterInstance, invocation: str, progress: TerminalProgress, poll_seconds: float = 2.0, pool_wait_seconds: float = 3600.0):
+    def __init__(self, instance: dg.DagsterInstance, invocation: str, progress: TerminalProgress, poll_seconds: float = 2.0):
         self.instance, self.invocation, self.progress, self.poll_seconds = instance, invocation, progress, poll_seconds
-        self.pool_wait_seconds = pool_wait_seconds
-        self.pool_timeout: str | None = None
-        self._blocked: dict[str, tuple[float, str]] = {}  # step -> (first seen blocked, pool)
         self._cursors: dict[str, str | None] = {}
         self._finished: set[str] = set()
         self._stop = threading.Event()
@@ -125,17 +117,6 @@ class RunWatcher:
     def _loop(self) -> None:
         while not self._stop.wait(self.poll_seconds):
             self.poll()
-            for step, (since, pool) in self._blocked.items():
-                if self.pool_timeout is None and time.monotonic() - since > self.pool_wait_seconds:
-                    self.pool_timeout = (
-                        f"gave up after {time.monotonic() - since:.0f} s: {step} waited for a slot of pool {pool!r} "
-                        f"({self._slot_holders(pool)}); raise SMI_POOL_WAIT_SECONDS or free the slot"
-                    )
-                    _thread.interrupt_main()
-
-    def _slot_holders(self, pool: str) -> str:
-        runs = sorted({slot.run_id for slot in self.instance.event_log_storage.get_concurrency_info(pool).claimed_slots})
-        return f"held by run {', '.join(runs)}" if runs else "no run holds it"
 
     def poll(self) -> None:
         # Finished runs were read to their end once; only runs still going are read again, so
@@ -163,14 +144,7 @@ class RunWatcher:
             elif entry.level >= 30:  # logging.WARNING
                 self.progress.say(f"  ! {step}: {entry.user_message}")
             return
-        message = event.message or entry.user_message
-        if event.event_type == DagsterEventType.ENGINE_EVENT and message.startswith(("Step blocked by limit for pool", "Step still blocked")):
-            pool = message.rsplit(" ", 1)[-1]
-            self._blocked.setdefault(step, (time.monotonic(), pool))
-            self.progress.say(f"  {step}: waiting for a slot of pool {pool!r} ({self._slot_holders(pool)})")
-        elif event.event_type == DagsterEventType.STEP_START:
-            self._blocked.pop(step, None)
-        elif event.event_type == DagsterEventType.STEP_SUCCESS:
+        if event.event_type == DagsterEventType.STEP_SUCCESS:
             seconds = event.event_specific_data.duration_ms / 1000
             self.progress.say(f"  done {step} in {seconds:.1f} s")
         elif event.event_type == DagsterEventType.STEP_FAILURE:
@@ -237,25 +211,19 @@ def run_default(
 
     # One run at a time, in dependency order; within a run the executor runs steps side by side.
     # (Two runs at once from threads of one process deadlock in the executors' fork servers.)
-    watcher = RunWatcher(instance, invocation, progress, pool_wait_seconds=float(os.environ.get("SMI_POOL_WAIT_SECONDS", 3600)))
-    try:
-        with watcher:
-            for plan in plan_runs(asset_graph, keys):
-                if plan.partitions_def is None:
-                    execute(plan, None)
-                    continue
-                walked = set(stale.shards + stale.checkpoints)
-                while pending := [key for key in plan.partitions_def.get_partition_keys(dynamic_partitions_store=instance) if key not in walked]:
-                    for partition_key in pending:
-                        execute(plan, partition_key)
-                        walked.add(partition_key)
-                    # A ladder run leaves intermediate checkpoints while it trains: registered
-                    # now, they are walked too (the inputs sensor does the same under the daemon).
-                    cursor = observe_and_register(instance, inputs, storage, modeling, cursor, register=True).cursor
-    except KeyboardInterrupt:
-        if watcher.pool_timeout is None:
-            raise
-        raise TimeoutError(watcher.pool_timeout) from None
+    with RunWatcher(instance, invocation, progress):
+        for plan in plan_runs(asset_graph, keys):
+            if plan.partitions_def is None:
+                execute(plan, None)
+                continue
+            walked = set(stale.shards + stale.checkpoints)
+            while pending := [key for key in plan.partitions_def.get_partition_keys(dynamic_partitions_store=instance) if key not in walked]:
+                for partition_key in pending:
+                    execute(plan, partition_key)
+                    walked.add(partition_key)
+                # A ladder run leaves intermediate checkpoints while it trains: registered
+                # now, they are walked too (the inputs sensor does the same under the daemon).
+                cursor = observe_and_register(instance, inputs, storage, modeling, cursor, register=True).cursor
     progress.close()
     return runs
 

@@ -218,6 +218,9 @@ class ModelingResource(dg.ConfigurableResource):
         default=0.5, description="The accuracy a fact should reach: knowledge_gap_report lists the facts below it at the planned runs."
     )
     training_lock_timeout_seconds: float = Field(default=600.0, description="How long a trainer waits for another one holding the same checkpoint folder.")
+    pool_wait_seconds: float = Field(
+        default=3600.0, description="How long a training waits for a slot of the `gpu` pool (another training holds it) before it fails naming the holder."
+    )
 
     def ladder_configs(self) -> dict[str, TrainConfig]:
         """The training configs of the ladder checkpoints, by partition key."""

@@ -4,8 +4,9 @@ Checkpoints are dynamic partitions: the ladder's configs (`ModelingResource.ladd
 the intermediate checkpoints their runs leave (`<run>.step<NNNNNN>`, registered without
 training) and HF checkpoints dropped into `<data dir>/incoming_checkpoints/` (registered by
 `inputs_sensor`). Each is recorded with its run, step and the tokens it was trained on
-(`smi_assets.checkpoints.runs`). Training runs in a subprocess through dagster-pipes, in the `gpu` pool so two
-trainings never share a device. A checkpoint whose training inputs (config and corpus files)
+(`smi_assets.checkpoints.runs`). Training runs in a subprocess through dagster-pipes, holding a slot of the
+`gpu` pool so two trainings never share a device; registering a checkpoint holds none, so the intermediate
+checkpoints of a run are registered, scored and forecast while it trains. A checkpoint whose training inputs (config and corpus files)
 have not changed since it was trained is reused, never retrained.
 """
 
@@ -24,6 +25,7 @@ from smi_assets.common.errors import InputError
 from smi_assets.defs.corpus.assets import corpus_documents
 from smi_assets.defs.knowledge.assets import cbqa_questions
 from smi_assets.orchestration.automation import rescored, trained_when_new
+from smi_assets.orchestration.device_pool import device_slot
 from smi_assets.orchestration.metadata import offending_rows_check, plot_metadata, table_preview
 from smi_assets.orchestration.observe import CHECKPOINT_SOURCE, HashCache, checkpoint_source_versions, observable_input
 from smi_assets.orchestration.partitions import checkpoint_partitions, corpus_shards, incoming_checkpoint_folders, intermediate_checkpoint_folders
@@ -130,7 +132,6 @@ def _loss_plot(summary: dict, path: Path) -> dict[str, dg.MetadataValue]:
     partitions_def=checkpoint_partitions,
     group_name="checkpoints",
     code_version="3",
-    pool="gpu",
     kinds={"pytorch"},
     deps=[checkpoint_source, dg.AssetDep(corpus_documents, partition_mapping=dg.AllPartitionMapping())],
     automation_condition=trained_when_new(checkpoint_source.key),
@@ -159,7 +160,7 @@ def checkpoints(
             context.log.info(f"{checkpoint_id}: config and corpus unchanged since it was trained; reusing {folder}")
             metadata["retrained"] = False
         else:
-            with warnings.catch_warnings():
+            with device_slot(context, modeling.pool_wait_seconds), warnings.catch_warnings():
                 # Dagster's pipes client calls one of its own preview APIs; the warning is not about our code.
                 warnings.simplefilter("ignore", dg.PreviewWarning)
                 invocation = pipes_subprocess_client.run(
