@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -73,3 +74,22 @@ def reference_parquet() -> Path:
     if not REFERENCE_PARQUET.is_file():
         pytest.skip(f"SMI reference data not found at {REFERENCE_PARQUET}")
     return REFERENCE_PARQUET
+
+
+@pytest.fixture
+def settled_graph(tmp_path):
+    """A fully materialized graph (2 shards, 2 checkpoints) that automation has seen once
+    (`tests/test_dagster_layer.py` and `tests/test_checkpoint_runs.py`)."""
+    import dagster as dg  # here, not at the top: most test modules need no Dagster
+
+    from smi_assets.definitions import build_definitions
+    from smi_assets.orchestration.observe import observe_and_register
+    from tests.test_dagster_layer import Graph, tiny_resources
+
+    resources = tiny_resources(tmp_path)
+    with dg.instance_for_test() as instance:
+        observe_and_register(instance, resources["inputs"], resources["storage"], resources["modeling"], None, register=True)
+        graph = Graph(build_definitions(resources), instance, datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc))
+        graph.materialize_everything()
+        assert graph.tick() == set(), "a complete, unchanged graph requests nothing"
+        yield graph

@@ -163,28 +163,24 @@ def _intermediate_folder(storage: StorageResource, run: str, step: int, seed: in
     return folder
 
 
-def test_an_intermediate_checkpoint_is_registered_and_requested_while_its_run_still_trains(tmp_path):
-    resources = tiny_resources(tmp_path)
-    with dg.instance_for_test() as instance:
-        observe_and_register(instance, resources["inputs"], resources["storage"], resources["modeling"], None, register=True)
-        graph = Graph(build_definitions(resources), instance, datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc))
-        graph.materialize_everything()
-        assert graph.tick() == set()
-        job = graph.definitions.resolve_implicit_global_asset_job_def()
-        training = instance.create_run_for_job(
-            job, asset_selection={dg.AssetKey("checkpoints")}, status=dg.DagsterRunStatus.STARTED, tags={"dagster/partition": "tiny-a"}
-        )  # tiny-a is training again
-        _intermediate_folder(resources["storage"], "tiny-a", 6)
-        (resources["storage"].checkpoint_dir("tiny-a") / "intermediate" / ".staging-x").mkdir()  # a folder being written: not one yet
-        state = observe_and_register(instance, resources["inputs"], resources["storage"], resources["modeling"], None, register=True)
-        assert state.new_checkpoints == ["tiny-a.step000006"]
-        first = graph.tick()
-        assert first == {(name, "tiny-a.step000006") for name in ("checkpoints", "cbqa_scores", "smi_fit")}, "registered, scored and fitted in one run"
-        graph.materialize(first)
-        assert ("cbqa_forecast", None) not in graph.settle(), "the forecast waits for the run in flight"
-        instance.report_run_failed(training)  # the run ended (how does not matter here)
-        graph.materialize({("checkpoints", "tiny-a")})
-        assert ("cbqa_forecast", None) in graph.settle()
+def test_an_intermediate_checkpoint_is_registered_and_requested_while_its_run_still_trains(settled_graph, tmp_path):
+    graph, instance = settled_graph, settled_graph.instance
+    resources = tiny_resources(tmp_path)  # the settled graph's
+    job = graph.definitions.resolve_implicit_global_asset_job_def()
+    training = instance.create_run_for_job(
+        job, asset_selection={dg.AssetKey("checkpoints")}, status=dg.DagsterRunStatus.STARTED, tags={"dagster/partition": "tiny-a"}
+    )  # tiny-a is training again
+    _intermediate_folder(resources["storage"], "tiny-a", 6)
+    (resources["storage"].checkpoint_dir("tiny-a") / "intermediate" / ".staging-x").mkdir()  # a folder being written: not one yet
+    state = observe_and_register(instance, resources["inputs"], resources["storage"], resources["modeling"], None, register=True)
+    assert state.new_checkpoints == ["tiny-a.step000006"]
+    first = graph.tick()
+    assert first == {(name, "tiny-a.step000006") for name in ("checkpoints", "cbqa_scores", "smi_fit")}, "registered, scored and fitted in one run"
+    graph.materialize(first)
+    assert ("cbqa_forecast", None) not in graph.settle(), "the forecast waits for the run in flight"
+    instance.report_run_failed(training)  # the run ended (how does not matter here)
+    graph.materialize({("checkpoints", "tiny-a")})
+    assert ("cbqa_forecast", None) in graph.settle()
 
 
 def test_a_changed_sidecar_or_a_rewritten_intermediate_checkpoint_is_registered_again(tmp_path):

@@ -211,18 +211,6 @@ class Graph:
         self.instance.report_runless_asset_event(dg.AssetObservation(key, partition=partition, tags={DATA_VERSION_TAG: version}))
 
 
-@pytest.fixture
-def settled_graph(tmp_path):
-    """A fully materialized graph (2 shards, 2 checkpoints) that automation has seen once."""
-    resources = tiny_resources(tmp_path)
-    with dg.instance_for_test() as instance:
-        observe_and_register(instance, resources["inputs"], resources["storage"], resources["modeling"], None, register=True)
-        graph = Graph(build_definitions(resources), instance, datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc))
-        graph.materialize_everything()
-        assert graph.tick() == set(), "a complete, unchanged graph requests nothing"
-        yield graph
-
-
 def test_an_edited_templates_file_rematerializes_only_cbqa_questions_and_its_dependents(settled_graph):
     graph = settled_graph
     graph.observe(TEMPLATES_FILE, "edited-templates")
