@@ -49,17 +49,27 @@ The model has three parts.
    ladder: small models at a fixed tokens-per-parameter ratio, their fit extrapolated to the
    target's N and D) and Chinchilla-style fits in N and D (Hoffmann et al. 2022), here for
    per-fact accuracy with the data term entering through each fact's exposures.
-3. **During a run: the run's own latest checkpoint, moved to the end of the run.** With
-   ``run_id``, the forecast of that run's final checkpoint starts from its latest scored
-   checkpoint c: its smoothed per-question logits, shifted per relation so that the
-   relation's mean accuracy gains ``max(0, a + b n)`` in logit per doubling of tokens
-   from c to the end of the run. (a, b) are least squares over every intermediate
-   checkpoint of every finished run against its final one (the fraction-of-run term,
-   learned from the ladder's own intermediate checkpoints; b lets smaller models gain more,
-   as they are further from saturation at the same fraction), floored at 0 because training
-   on does not lower the expected accuracy. Part 1 is not used here: its exposure slope is
-   a cross-section between facts, and within one run the gain from more epochs of the same
-   facts was far smaller (the benchmark's ladder, docs/forecast_tokens.md).
+3. **During a run: the run's own checkpoints, each moved to the end of the run.** With
+   ``run_id``, every scored checkpoint k of that run is projected to its final checkpoint:
+   the relation's logit mean accuracy at k plus ``rate(N) * log2(D / tokens_k)``; the
+   projections are averaged with weights ``1 / max(reach_k, 0.5)^2`` (reach_k = log2 of the
+   final's over k's compute, the doublings left; the intervals below assume an error
+   proportional to reach, so this is the inverse-variance combination), and the latest
+   checkpoint's smoothed per-question logits are shifted per relation to the combined
+   means. One late checkpoint that happens to sit high or low then moves the forecast less.
+   ``rate(N) = exp(alpha + kappa n)``: the logit gain per doubling of tokens from an
+   intermediate checkpoint to its run's final one (the finish of the run: more tokens and
+   the learning rate annealed), fitted over every (intermediate, final) pair of the finished
+   runs by least squares weighted by each pair's sampling variance (delta method, ``1 / (n
+   p (1 - p))`` per mean: a checkpoint near accuracy 0 has not started learning and its
+   logit rests on the clip, so it weighs little). The rate is a power of N rather than
+   linear in n: the ladder's smaller runs gain more per doubling than its larger ones, and
+   a linear size term extrapolated one doubling beyond the ladder turned the gain
+   negative (floored at 0, it was "no gain at all" for the benchmark's target). A rate
+   pooled over sizes without a size term was tried and dropped: it ignores that trend and
+   overshot. Part 1 is not used here: its exposure slope is a cross-section between facts,
+   and within one run the gain from more epochs of the same facts was far smaller (the
+   benchmark's ladder, docs/forecast_tokens.md).
 
 **Intervals (80%).** Half-width in logit space ``z_0.9 * s * max(d, 0.5)``: d is how far the
 forecast reaches, log2 of the planned compute (6 N D) over the compute of the checkpoint it
@@ -92,7 +102,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import polars as pl
-from scipy.optimize import brentq, minimize
+from scipy.optimize import brentq, least_squares, minimize
 from scipy.special import expit, logit
 
 from smi_assets.smi.forecast.counts_model import FREQUENCY_COLUMNS, logit_shift_to_mean
@@ -197,6 +207,15 @@ def _mean_logit(acc: np.ndarray) -> float:
     return float(logit(np.clip(np.mean(acc), ERROR_MARGIN, 1 - ERROR_MARGIN)))
 
 
+def _mean_logit_variance(acc: np.ndarray) -> float:
+    """Sampling variance of :func:`_mean_logit` of `acc` (delta method, the questions as
+    independent draws): 1 / (n p (1 - p)), p kept ERROR_MARGIN inside (0, 1). A checkpoint
+    near accuracy 0 (one that has not learned yet) gets a large variance: its logit mean
+    rests on the margin, not on what it has learned."""
+    p = float(np.clip(np.mean(acc), ERROR_MARGIN, 1 - ERROR_MARGIN))
+    return 1.0 / (len(acc) * p * (1 - p))
+
+
 def _relation_means(acc: np.ndarray, relations: np.ndarray) -> dict[str, float]:
     return {rel: float(acc[relations == rel].mean()) for rel in np.unique(relations)}
 
@@ -284,28 +303,44 @@ class TokensForecaster:
         return wide.select(models).to_numpy().astype(np.float64)
 
     def _fit_run_progress(self) -> np.ndarray:
-        """(a, b) of part 3: least squares of the gain in logit mean accuracy from each
-        intermediate checkpoint to its run's final one on ``doublings * [1, n]`` (doublings:
-        log2 of the final's tokens over the checkpoint's; n: centred log2 params), over every
-        such pair; b is 0 with one run size, and both are 0 without pairs."""
+        """(log rate, kappa) of part 3: the logit mean accuracy gained per doubling of tokens
+        from an intermediate checkpoint to its run's final one is ``exp(log rate + kappa n)``
+        (n: centred log2 params), fitted by weighted least squares over every such pair of
+        the finished runs (weights: the inverse of the pair's sampling variance, see
+        :func:`_mean_logit_variance`). kappa is 0 with one run size; the rate is 0 (log rate
+        -inf) without pairs or when the pooled gain is not positive."""
         known = self.checkpoints_.filter(pl.col("tokens").is_not_null())
-        rows, gains = [], []
+        rows = []
         for _, part in known.group_by("run_id"):
             finals = part.filter(pl.col("finished"))
             if finals.height == 0:
                 continue
             final = finals.row(0, named=True)
-            final_logit = _mean_logit(self._accuracy([final["model"]])[:, 0])
+            final_acc = self._accuracy([final["model"]])[:, 0]
             for earlier in part.filter(~pl.col("finished")).iter_rows(named=True):
-                doublings = np.log2(final["tokens"] / earlier["tokens"])
-                rows.append((doublings, doublings * (np.log2(final["params"]) - self.size_center_)))
-                gains.append(final_logit - _mean_logit(self._accuracy([earlier["model"]])[:, 0]))
+                earlier_acc = self._accuracy([earlier["model"]])[:, 0]
+                rows.append((
+                    np.log2(final["tokens"] / earlier["tokens"]), np.log2(final["params"]) - self.size_center_,
+                    _mean_logit(final_acc) - _mean_logit(earlier_acc), 1.0 / (_mean_logit_variance(final_acc) + _mean_logit_variance(earlier_acc)),
+                ))  # fmt: skip
         if not rows:
-            return np.zeros(2)
-        design = np.asarray(rows)
-        if np.ptp(design[:, 1] / design[:, 0]) < 1e-9:  # one run size: no size term
-            return np.array([np.linalg.lstsq(design[:, :1], np.asarray(gains), rcond=None)[0][0], 0.0])
-        return np.linalg.lstsq(design, np.asarray(gains), rcond=None)[0]
+            return np.array([-np.inf, 0.0])
+        doublings, size, gain, weight = np.asarray(rows).T
+        pooled = float(np.sum(weight * doublings * gain) / np.sum(weight * doublings**2))
+        if pooled <= 0:  # training on does not lower the expected accuracy: no gain
+            return np.array([-np.inf, 0.0])
+        if np.ptp(size) < 1e-9:  # one run size: no size term
+            return np.array([np.log(pooled), 0.0])
+
+        def residuals(theta: np.ndarray) -> np.ndarray:
+            return np.sqrt(weight) * (gain - np.exp(theta[0] + theta[1] * size) * doublings)
+
+        return least_squares(residuals, np.array([np.log(pooled), 0.0])).x
+
+    def _run_rate(self, params: float) -> float:
+        """Part 3's logit gain per doubling of tokens for a run of `params`."""
+        log_rate, kappa = self.run_progress_
+        return float(np.exp(log_rate + kappa * (np.log2(params) - self.size_center_))) if np.isfinite(log_rate) else 0.0
 
     # ------------------------------------------------------------ intervals
     def _calibrate_intervals(self) -> None:
@@ -394,7 +429,7 @@ class TokensForecaster:
         return expit(_group_shift(base_logits + planned - line, self.relations_, targets)), reach
 
     def _run_forecast(self, params: float, tokens: float | None, run_id: str) -> tuple[np.ndarray, float]:
-        """Part 3: run `run_id`'s final checkpoint from its latest scored one."""
+        """Part 3: run `run_id`'s final checkpoint from its own scored checkpoints."""
         own = self.checkpoints_.filter((pl.col("run_id") == run_id) & pl.col("tokens").is_not_null()).sort("tokens")
         if own.height == 0:
             raise ValueError(f"run_id {run_id!r} has no scored checkpoint with tokens")
@@ -403,12 +438,20 @@ class TokensForecaster:
             raise ValueError(f"run {run_id!r} has {latest['params']} params, not the planned {params:g}")
         if tokens is None:
             tokens = float(latest["run_tokens"]) if latest["run_tokens"] is not None else self.tokens_per_param_ * params
+        relations, rate = np.unique(self.relations_), self._run_rate(params)
+        projections, weights = [], []
+        for checkpoint in own.iter_rows(named=True):
+            observed = self._accuracy([checkpoint["model"]])[:, 0]
+            doublings = float(np.log2(tokens / checkpoint["tokens"]))
+            gain = rate * max(doublings, 0.0)
+            projections.append([_mean_logit(observed[self.relations_ == rel]) + gain for rel in relations])
+            # The error of a projection grows with its reach (as the intervals assume): weights 1 / reach^2.
+            weights.append(1.0 / max(doublings, MIN_REACH) ** 2)
+        weights = np.asarray(weights)
+        combined = weights @ np.asarray(projections) / weights.sum()
+        targets = {rel: float(expit(value)) for rel, value in zip(relations, combined, strict=True)}
         observed = self._accuracy([latest["model"]])[:, 0]
-        # Training on never lowers the expected accuracy: the fitted gain is floored at 0.
-        per_doubling = max(0.0, float(self.run_progress_ @ [1.0, np.log2(params) - self.size_center_]))
-        gain = per_doubling * float(np.log2(tokens / latest["tokens"]))
-        targets = {rel: float(expit(_mean_logit(observed[self.relations_ == rel]) + gain)) for rel in np.unique(self.relations_)}
-        reach = float(np.log2(flops(params, tokens) / latest["compute"]))
+        reach = float(weights.sum() ** -0.5)  # the reach whose interval the combination's precision has
         return expit(_group_shift(smoothed_logit(observed, self.generations), self.relations_, targets)), reach
 
     def _half_width(self, reach: float, per_relation: bool) -> float:
