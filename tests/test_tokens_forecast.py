@@ -205,3 +205,57 @@ def test_knowledge_gaps_list_the_facts_below_target_with_what_they_need(fitted):
             for n_so in (row["needed_N_so"] - 1, row["needed_N_so"])
         )
         assert below < logit_target <= at + 1e-9
+
+
+def test_off_the_ratio_the_level_is_the_ratio_lines_at_the_same_compute(world, fitted):
+    frequency, ladder = world
+    ratio, params = fitted.tokens_per_param_, 800_000
+    # 4x the ladder's ratio at N has the compute of the ratio-line run of 2N.
+    off_line, same_compute = fitted.aggregate(params, 4 * ratio * params), fitted.aggregate(2 * params, 2 * ratio * params)
+    np.testing.assert_allclose(off_line["predicted_acc"].to_numpy(), same_compute["predicted_acc"].to_numpy(), atol=1e-9)
+    # Without intermediate checkpoints the ratio line is ProxyForecaster's.
+    finals = ladder.filter(pl.col("tokens") == pl.col("run_tokens"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        lines = TokensForecaster(calibrate=False).fit(frequency, finals, corpus_tokens=CORPUS_TOKENS)
+        expected = lines.proxy_.predict(2 * params).join(lines.questions_.select("idx"), on="idx")
+    forecast = lines.predict(params, 4 * lines.tokens_per_param_ * params)
+    for rel in RELATIONS:
+        mean = forecast.filter(pl.col("rel") == rel)["predicted_acc"].mean()
+        assert mean == pytest.approx(expected.filter(pl.col("rel") == rel)["predicted_acc"].mean(), abs=1e-9)
+
+
+def flat_run(frequency: pl.DataFrame, run: str, params: int, run_tokens: int, mean_logits: dict[float, float]) -> pl.DataFrame:
+    """A run whose checkpoints (fraction of the run -> mean logit) answer every question alike."""
+    return pl.concat([
+        pl.DataFrame({
+            "model": run if fraction == 1.0 else f"{run}@{fraction}", "params": params, "idx": frequency["idx"],
+            "acc": np.full(frequency.height, expit(level)), "tokens": int(fraction * run_tokens), "run_id": run,
+            "run_tokens": run_tokens, "step": int(fraction * 1000),
+        })
+        for fraction, level in mean_logits.items()
+    ]).with_columns(pl.col("params", "tokens", "run_tokens", "step").cast(pl.Int64))  # fmt: skip
+
+
+def test_the_in_run_gain_is_a_power_of_size_and_the_runs_checkpoints_are_combined():
+    frequency = simulated_counts()
+    # Per doubling of tokens within a run the ladder gains 0.6, 0.3, 0.15 logit: halving per
+    # doubling of N. A trend linear in log N would reach zero at 400k and go negative beyond.
+    ladder = pl.concat([
+        flat_run(frequency, name, size, RATIO * size, {f: -1.0 - rate * np.log2(1 / f) for f in FRACTIONS})
+        for (name, size), rate in zip(LADDER.items(), (0.6, 0.3, 0.15), strict=True)
+    ])  # fmt: skip
+    params, run_tokens = 800_000, RATIO * 800_000
+    # The target run's 50% checkpoint sits 0.5 logit above where its 25% one points.
+    own = flat_run(frequency, "target", params, run_tokens, {0.25: -0.5, 0.5: -0.5 + 0.075 + 0.5})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        forecaster = TokensForecaster(calibrate=False).fit(frequency, pl.concat([ladder, own]), corpus_tokens=CORPUS_TOKENS)
+    assert forecaster._run_rate(800_000) == pytest.approx(0.075, rel=0.05)
+    assert forecaster._run_rate(100_000) == pytest.approx(0.6, rel=0.05)
+    forecast = forecaster.aggregate(params, run_tokens, run_id="target")
+    # Projections to the end: 25% -> -0.5 + 2 x 0.075, 50% -> 0.075 + 0.075; weights 1/2^2 and 1/1^2.
+    expected = (0.25 * (-0.5 + 2 * 0.075) + 1.0 * (0.075 + 0.075)) / 1.25
+    for rel in RELATIONS:
+        assert logit(forecast.filter(pl.col("rel") == rel)["predicted_acc"][0]) == pytest.approx(expected, abs=0.01)
+    assert forecast["reach"][0] == pytest.approx(1.25**-0.5)
