@@ -313,12 +313,13 @@ class TokensForecaster:
         return wide.select(models).to_numpy().astype(np.float64)
 
     def _fit_run_progress(self) -> np.ndarray:
-        """(log rate, kappa) of part 3: the logit mean accuracy gained per doubling of tokens
+        """(log rate, kappa, smallest n) of part 3: the logit mean accuracy gained per doubling of tokens
         from an intermediate checkpoint to its run's final one is ``exp(log rate + kappa n)``
         (n: centred log2 params), fitted by weighted least squares over every such pair of
         the finished runs (weights: the inverse of the pair's sampling variance, see
-        :func:`_mean_logit_variance`). kappa is 0 with one run size; the rate is 0 (log rate
-        -inf) without pairs or when the pooled gain is not positive."""
+        :func:`_mean_logit_variance`); smallest n: that of the smallest run with pairs (the
+        rate is not extrapolated below it). kappa is 0 with one run size; the rate is 0 (log
+        rate -inf) without pairs or when the pooled gain is not positive."""
         known = self.checkpoints_.filter(pl.col("tokens").is_not_null())
         rows = []
         for _, part in known.group_by("run_id"):
@@ -334,23 +335,26 @@ class TokensForecaster:
                     _mean_logit(final_acc) - _mean_logit(earlier_acc), 1.0 / (_mean_logit_variance(final_acc) + _mean_logit_variance(earlier_acc)),
                 ))  # fmt: skip
         if not rows:
-            return np.array([-np.inf, 0.0])
+            return np.array([-np.inf, 0.0, -np.inf])
         doublings, size, gain, weight = np.asarray(rows).T
         pooled = float(np.sum(weight * doublings * gain) / np.sum(weight * doublings**2))
         if pooled <= 0:  # training on does not lower the expected accuracy: no gain
-            return np.array([-np.inf, 0.0])
+            return np.array([-np.inf, 0.0, -np.inf])
         if np.ptp(size) < 1e-9:  # one run size: no size term
-            return np.array([np.log(pooled), 0.0])
+            return np.array([np.log(pooled), 0.0, -np.inf])
 
         def residuals(theta: np.ndarray) -> np.ndarray:
             return np.sqrt(weight) * (gain - np.exp(theta[0] + theta[1] * size) * doublings)
 
-        return least_squares(residuals, np.array([np.log(pooled), 0.0])).x
+        return np.r_[least_squares(residuals, np.array([np.log(pooled), 0.0])).x, size.min()]
 
     def _run_rate(self, params: float) -> float:
         """Part 3's logit gain per doubling of tokens for a run of `params`."""
-        log_rate, kappa = self.run_progress_
-        return float(np.exp(log_rate + kappa * (np.log2(params) - self.size_center_))) if np.isfinite(log_rate) else 0.0
+        log_rate, kappa, smallest = self.run_progress_
+        # Not extrapolated below the smallest run it was fitted on, where a falling power
+        # of N would grow without bound; above the ladder it decays towards 0.
+        size = max(np.log2(params) - self.size_center_, smallest)
+        return float(np.exp(log_rate + kappa * size)) if np.isfinite(log_rate) else 0.0
 
     # ------------------------------------------------------------ intervals
     def _calibrate_intervals(self) -> None:
