@@ -259,3 +259,14 @@ def test_the_in_run_gain_is_a_power_of_size_and_the_runs_checkpoints_are_combine
     for rel in RELATIONS:
         assert logit(forecast.filter(pl.col("rel") == rel)["predicted_acc"][0]) == pytest.approx(expected, abs=0.01)
     assert forecast["reach"][0] == pytest.approx(1.25**-0.5)
+
+
+def test_backtests_near_accuracy_zero_weigh_little_in_the_interval_spread(fitted):
+    from smi_assets.smi.forecast.tokens import _mean_logit_variance, _robust_spread
+
+    assert _robust_spread(np.array([3.0, 1.0, 2.0, 4.0])) == pytest.approx(1.4826 * 2.5)  # unweighted: the median
+    # A checkpoint at accuracy 0 has a logit mean resting on the clip: a large sampling variance.
+    assert _mean_logit_variance(np.zeros(300)) > 10 * _mean_logit_variance(np.full(300, 0.2))
+    errors, weights = np.array([0.1, 0.2, 0.3, 5.0, 6.0]), np.array([1.0, 1.0, 1.0, 0.05, 0.05])
+    assert _robust_spread(errors, weights) == pytest.approx(1.4826 * 0.2)
+    assert {"start", "weight"} <= set(fitted.backtests_.columns) and (fitted.backtests_["weight"] > 0).all()

@@ -83,18 +83,24 @@ The model has three parts.
 
 **Intervals (80%).** Half-width in logit space ``z_0.9 * s * max(d, 0.5)``: d is how far the
 forecast reaches, log2 of the planned compute (6 N D) over the compute of the checkpoint it
-starts from (the largest finished proxy, or the run's latest checkpoint), and s the spread
-of ``error / d`` over the forecaster's own backtests on the data it was fitted on, as
-1.4826 x its median absolute value (robust: a run that had learned nothing at a checkpoint
-must not set every width): every intermediate checkpoint of every finished run forecasting
-that run's final one, and every finished run forecast from the finished runs smaller than
-it (when two or more are). All logits move by the half-width for the bounds. Per question,
-the bounds are those of the question's expected accuracy under the level uncertainty; they
-do not cover the noise of one question's observed accuracy.
+starts from (the largest finished proxy; for a run forecast from its own checkpoints, the
+reach whose 1 / d^2 is the sum of theirs), and s the spread of ``error / d`` over the
+forecaster's own backtests on the data it was fitted on, as 1.4826 x its weighted median
+absolute value: every intermediate checkpoint of every finished run forecasting that run's
+final one, and every finished run forecast from the finished runs smaller than it (when two
+or more are). Robust (one run that had learned nothing at a checkpoint must not set every
+width) and weighted by each backtest's precision, the inverse of the sampling variances of
+the two logit means it compares (its target's and that of the checkpoint it starts from): a
+backtest from a checkpoint near accuracy 0 compares a logit resting on the clip, which
+says little about the forecaster's error on runs that have learned. All logits move by the
+half-width for the bounds. Per question, the bounds are those of the question's expected
+accuracy under the level uncertainty; they do not cover the noise of one question's
+observed accuracy.
 
 **How far the D axis is extrapolated.** When every finished proxy shares one ratio, part 2's
-D term rests on part 1 alone: the cross-section of exposures within checkpoints and the
-intermediate checkpoints (fractions of r). A run planned at ``k r`` tokens per parameter
+D term rests on the ratio line at the same compute (the level) and on part 1 (which facts
+gain): the cross-section of exposures within checkpoints and the intermediate checkpoints
+(fractions of r). A run planned at ``k r`` tokens per parameter
 extrapolates the ratio k-fold beyond any finished run (:attr:`TokensForecaster.d_extrapolation`
 gives the factor) and the largest exposures ``E`` beyond the largest seen.
 
@@ -200,11 +206,20 @@ def _group_shift(logits: np.ndarray, relations: np.ndarray, targets: dict[str, f
     return shifted
 
 
-def _robust_spread(errors: np.ndarray) -> float:
-    """The standard deviation of normal errors, estimated from their median absolute size
-    (1.4826 x median |e|): one run that had learned nothing at its checkpoint must not set
-    every interval's width."""
-    return float(1.4826 * np.median(np.abs(errors)))
+def _robust_spread(errors: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """The standard deviation of normal errors, estimated from their (weighted) median
+    absolute size (1.4826 x median |e|): one run that had learned nothing at its checkpoint
+    must not set every interval's width. `weights`: each error's precision (the backtests:
+    the inverse sampling variance of the logit means it compares, :func:`_mean_logit_variance`,
+    so a backtest from or to a checkpoint near accuracy 0 weighs little: its logit error
+    measures the clip more than the forecaster). None: all alike."""
+    size = np.abs(np.asarray(errors, dtype=np.float64))
+    weights = np.ones_like(size) if weights is None else np.asarray(weights, dtype=np.float64)
+    order = np.argsort(size)
+    cumulative = np.cumsum(weights[order]) / weights.sum()
+    # The weighted median; with equal weights and an even count, the mean of the middle two.
+    below, above = np.searchsorted(cumulative, 0.5, side="left"), np.searchsorted(cumulative, 0.5 + 1e-12, side="left")
+    return float(1.4826 * 0.5 * (size[order][below] + size[order][min(above, len(size) - 1)]))
 
 
 def _logits(probabilities: np.ndarray) -> np.ndarray:
@@ -380,8 +395,10 @@ class TokensForecaster:
             return
         self.backtests_ = pl.DataFrame(rows)
         reach = self.backtests_["reach"].to_numpy()
-        self.spread_ = _robust_spread(self.backtests_["error"].to_numpy() / reach)
-        self.relation_spread_ = _robust_spread((np.vstack(self.backtests_["relation_errors"].to_list()) / reach[:, None]).ravel())
+        weight = self.backtests_["weight"].to_numpy()
+        relation_errors = np.vstack(self.backtests_["relation_errors"].to_list()) / reach[:, None]
+        self.spread_ = _robust_spread(self.backtests_["error"].to_numpy() / reach, weight)
+        self.relation_spread_ = _robust_spread(relation_errors.ravel(), np.repeat(weight, relation_errors.shape[1]))
 
     def _backtest(self, kind: str, final: dict, models: list[str], run_id: str | None = None) -> dict | None:
         """Forecast checkpoint `final` from checkpoints `models` alone; its logit errors."""
@@ -395,13 +412,19 @@ class TokensForecaster:
             except ValueError:
                 return None
         actual = self._accuracy([final["model"]])[:, 0]
+        if run_id is None:  # the checkpoint the forecast starts from, as its reach counts
+            start = forecaster.largest_proxy_["model"][0]
+        else:
+            start = forecaster.checkpoints_.filter((pl.col("run_id") == run_id) & pl.col("tokens").is_not_null()).sort("tokens")["model"][-1]
+        weight = 1.0 / (_mean_logit_variance(actual) + _mean_logit_variance(self._accuracy([start])[:, 0]))
 
         def error(members: np.ndarray) -> float:
             return _mean_logit(actual[members]) - _mean_logit(predicted[members])
 
         relation_errors = [error(self.relations_ == rel) for rel in np.unique(self.relations_)]
         everything = np.ones(len(actual), dtype=bool)
-        return {"kind": kind, "target": final["model"], "reach": max(reach, MIN_REACH), "error": error(everything), "relation_errors": relation_errors}
+        return {"kind": kind, "target": final["model"], "reach": max(reach, MIN_REACH), "error": error(everything),
+                "relation_errors": relation_errors, "start": start, "weight": weight}  # fmt: skip
 
     # --------------------------------------------------------------- predict
     def _planned_tokens(self, params: float, tokens: float | None) -> float | None:
