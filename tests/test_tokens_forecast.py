@@ -207,24 +207,6 @@ def test_knowledge_gaps_list_the_facts_below_target_with_what_they_need(fitted):
         assert below < logit_target <= at + 1e-9
 
 
-def test_off_the_ratio_the_level_is_the_ratio_lines_at_the_same_compute(world, fitted):
-    frequency, ladder = world
-    ratio, params = fitted.tokens_per_param_, 800_000
-    # 4x the ladder's ratio at N has the compute of the ratio-line run of 2N.
-    off_line, same_compute = fitted.aggregate(params, 4 * ratio * params), fitted.aggregate(2 * params, 2 * ratio * params)
-    np.testing.assert_allclose(off_line["predicted_acc"].to_numpy(), same_compute["predicted_acc"].to_numpy(), atol=1e-9)
-    # Without intermediate checkpoints the ratio line is ProxyForecaster's.
-    finals = ladder.filter(pl.col("tokens") == pl.col("run_tokens"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        lines = TokensForecaster(calibrate=False).fit(frequency, finals, corpus_tokens=CORPUS_TOKENS)
-        expected = lines.proxy_.predict(2 * params).join(lines.questions_.select("idx"), on="idx")
-    forecast = lines.predict(params, 4 * lines.tokens_per_param_ * params)
-    for rel in RELATIONS:
-        mean = forecast.filter(pl.col("rel") == rel)["predicted_acc"].mean()
-        assert mean == pytest.approx(expected.filter(pl.col("rel") == rel)["predicted_acc"].mean(), abs=1e-9)
-
-
 def flat_run(frequency: pl.DataFrame, run: str, params: int, run_tokens: int, mean_logits: dict[float, float]) -> pl.DataFrame:
     """A run whose checkpoints (fraction of the run -> mean logit) answer every question alike."""
     return pl.concat([

@@ -33,32 +33,27 @@ The model has three parts.
    spans 1 to hundreds), the exposure slope is identified within every checkpoint, not only
    from the few (N, D) points; this is how a ladder trained at one tokens-per-parameter
    ratio can still speak about other ratios.
-2. **Before training: the params-only forecast's shape, at the level of the ladder's ratio
-   line at the same compute.** The finished checkpoints are the proxies of
-   :class:`~.proxy.ProxyForecaster`; its per-question shape (the transition model over the
-   proxies) is read as the forecast at the ladder's ratio ``D = r N`` (r: the geometric
-   mean of the finished proxies' tokens per parameter). A run planned at D moves each
-   question's logit by ``M_q(N, D) - M_q(N, r N)`` (part 1: *which* facts gain from more
-   exposures), then the logits are shifted, one shift per relation, to the **level**: the
-   relation's mean accuracy of the run on the ratio line with the same compute, ``N' =
-   sqrt(N D / r)``, ``D' = r N'`` (part 1's mean at (N', D') when the checkpoints hold D
-   variation, intermediate ones included; ProxyForecaster's mean at N' when they do not).
-   Why the compute and not part 1's own mean at (N, D): a ladder at one tokens-per-parameter
-   ratio does not identify the effect of the ratio at a fixed compute. Its finished runs
-   all sit on the line, and its intermediate checkpoints are off it only together with
-   being unannealed (``u``), so the two cannot be told apart. Part 1 can still give a ratio
-   effect, but only by carrying its cross-fact exposure slope over to whole runs; within
-   runs that slope overshot (part 3), and across runs it forecast the benchmark's 4x run
-   0.10 short (docs/forecast_tokens.md). The level takes instead the first-order answer
-   around a compute-efficient ladder: at the compute-optimal ratio the gains of one more
-   doubling of N and of D are equal (that is what optimal means), so small moves along a
-   fixed compute do not change the level (Hoffmann et al. 2022; the OLMo ladder, Bhagia et
-   al. 2024, fits task loss in N and D from a ladder and maps it to accuracy). The further
-   the planned ratio is from r, the more this rests on the ladder's ratio being near the
-   optimum; ``d_extrapolation`` says how far the finished runs' ratios reach. On the ratio
-   line (or without tokens) N' = N and the forecast *is* ProxyForecaster's when the
-   checkpoints hold no D variation, number for number (the reference data's figures do
-   not change), and part 1's mean at (N, r N) when they do.
+2. **Before training: the params-only forecast's shape, at part 1's level.** The finished
+   checkpoints are the proxies of :class:`~.proxy.ProxyForecaster`; its per-question shape
+   (the transition model over the proxies) is read as the forecast at the ladder's ratio
+   ``D = r N`` (r: the geometric mean of the finished proxies' tokens per parameter). A run
+   planned at D moves each question's logit by ``M_q(N, D) - M_q(N, r N)`` (part 1), then
+   the logits are shifted, one shift per relation, to the **level**: part 1's mean
+   accuracy of the relation at (N, D), a fit in log N and log D over every checkpoint,
+   intermediate ones included. When the checkpoints hold no D variation (all at one
+   tokens-per-parameter ratio, no intermediate ones) N and D cannot be told apart; the level
+   is then ProxyForecaster's lines in log2 params, moved by part 1's difference between D and
+   r N, and on the ratio line (or without tokens) the forecast *is* ProxyForecaster's,
+   number for number (so the reference data's figures do not change). This follows
+   compute-efficient model ladders for task prediction (Bhagia et al. 2024, the OLMo
+   ladder: small models at a fixed tokens-per-parameter ratio, their fit extrapolated to the
+   target's N and D) and Chinchilla-style fits in N and D (Hoffmann et al. 2022), here for
+   per-fact accuracy with the data term entering through each fact's exposures. Tried and
+   dropped: the level of a run off the ratio taken as that of the ratio-line run with the
+   same compute (N' = sqrt(N D / r): no ratio effect at fixed compute, the first-order
+   answer around a compute-optimal ratio). A one-ratio ladder identifies neither choice; on
+   the benchmark's second world it over-forecast the 4x run by 0.19 (this one: +0.07),
+   docs/forecast_tokens.md.
 3. **During a run: the run's own checkpoints, each moved to the end of the run.** With
    ``run_id``, every scored checkpoint k of that run is projected to its final checkpoint:
    the relation's logit mean accuracy at k plus ``rate(N) * log2(D / tokens_k)``; the
@@ -98,9 +93,8 @@ accuracy under the level uncertainty; they do not cover the noise of one questio
 observed accuracy.
 
 **How far the D axis is extrapolated.** When every finished proxy shares one ratio, part 2's
-D term rests on the ratio line at the same compute (the level) and on part 1 (which facts
-gain): the cross-section of exposures within checkpoints and the intermediate checkpoints
-(fractions of r). A run planned at ``k r`` tokens per parameter
+D term rests on part 1 alone: the cross-section of exposures within checkpoints and the
+intermediate checkpoints (fractions of r). A run planned at ``k r`` tokens per parameter
 extrapolates the ratio k-fold beyond any finished run (:attr:`TokensForecaster.d_extrapolation`
 gives the factor) and the largest exposures ``E`` beyond the largest seen.
 
@@ -458,14 +452,11 @@ class TokensForecaster:
             return base, reach
         planned = self.exposure_model_.logits(self.questions_, params, tokens)
         line = self.exposure_model_.logits(self.questions_, params, on_line)
-        # The level: the ladder's ratio line at the same compute (module docstring, part 2).
-        equivalent = float(np.sqrt(params * tokens / self.tokens_per_param_))
-        if self.d_varies_:
-            targets = _relation_means(expit(self.exposure_model_.logits(self.questions_, equivalent, self.tokens_per_param_ * equivalent)), self.relations_)
-        else:  # one tokens-per-parameter ratio: the line is ProxyForecaster's
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*not a forecast.*")
-                targets = _relation_means(self.proxy_.predict(equivalent)["predicted_acc"].to_numpy(), self.relations_)
+        targets = _relation_means(expit(planned), self.relations_)
+        if not self.d_varies_:
+            # One tokens-per-parameter ratio: part 1 only moves ProxyForecaster's level off it.
+            on_line_means = _relation_means(expit(line), self.relations_)
+            targets = {rel: base[self.relations_ == rel].mean() + targets[rel] - on_line_means[rel] for rel in targets}
         return expit(_group_shift(base_logits + planned - line, self.relations_, targets)), reach
 
     def _run_forecast(self, params: float, tokens: float | None, run_id: str) -> tuple[np.ndarray, float]:
