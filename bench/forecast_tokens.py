@@ -28,6 +28,7 @@ its 4 templates answered). The forecasts use only what a team would have at that
 
     python bench/forecast_tokens.py                          # generate, train, score, judge
     python bench/forecast_tokens.py --cache /tmp/fc.parquet  # reuse (or write) the scored checkpoints
+    python bench/forecast_tokens.py --seed 1 --cache /tmp/fc1.parquet  # a second, independently drawn world
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -81,14 +82,14 @@ class Run:
     def non_embedding_params(self) -> int:
         return 12 * self.model.n_layer * self.model.n_embd**2
 
-    def config(self) -> TrainConfig:
+    def config(self, seed: int = 0) -> TrainConfig:
         tokens_per_step = BATCH_SIZE * BLOCK_SIZE
         max_steps = max(40, round(self.tokens_per_param * self.non_embedding_params / tokens_per_step))
         every = round(max_steps * self.checkpoints_at[0]) if self.checkpoints_at else 0
         return TrainConfig(
             model=self.model, max_steps=max_steps, batch_size=BATCH_SIZE, learning_rate=self.learning_rate,
             min_learning_rate=self.learning_rate / 10, warmup_steps=min(50, max_steps // 10),
-            checkpoint_every=max_steps, intermediate_every=every, tokenizer="word", device="cpu",
+            checkpoint_every=max_steps, intermediate_every=every, tokenizer="word", device="cpu", seed=seed,
         )  # fmt: skip
 
 
@@ -112,9 +113,10 @@ SCORE_SCHEMA = {
 }  # fmt: skip
 
 
-def build_inputs(folder: Path) -> tuple[list[Path], pl.DataFrame, pl.DataFrame]:
-    """(corpus shard files written under `folder`, questions, frequency table) of :data:`WORLD`."""
-    world = build_world(WORLD)
+def build_inputs(folder: Path, seed: int = 0) -> tuple[list[Path], pl.DataFrame, pl.DataFrame]:
+    """(corpus shard files written under `folder`, questions, frequency table) of :data:`WORLD`
+    drawn with `seed`."""
+    world = build_world(replace(WORLD, seed=seed))
     files = []
     for shard in world.shard_names:
         files.append(folder / f"{shard}.parquet")
@@ -138,15 +140,16 @@ def score_checkpoint(folder: Path, questions: pl.DataFrame, run: str, checkpoint
     ).cast(SCORE_SCHEMA)  # fmt: skip
 
 
-def generate(folder: Path, report=print) -> tuple[pl.DataFrame, pl.DataFrame]:
+def generate(folder: Path, report=print, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Train and score every run of the benchmark under `folder`: (scores, frequency). `scores`
     has one row per checkpoint x question in the proxies shape (model, params, idx, acc,
-    tokens, run_id, run_tokens, step) plus corpus_tokens."""
-    files, questions, frequency = build_inputs(folder)
+    tokens, run_id, run_tokens, step) plus corpus_tokens. `seed` draws the world and every
+    run's initialisation and batches (0: the documented figures)."""
+    files, questions, frequency = build_inputs(folder, seed)
     report(f"world: {frequency.height} facts, {questions.height} questions, shards {[str(f) for f in files]}")
     parts = []
     for run in LADDER + TARGETS:
-        config, out_dir, scored = run.config(), folder / "runs" / run.name, folder / "scores" / f"{run.name}.parquet"
+        config, out_dir, scored = run.config(seed), folder / "runs" / run.name, folder / "scores" / f"{run.name}.parquet"
         if scored.is_file():  # a resumed generation keeps the runs it already scored
             parts.append(pl.read_parquet(scored))
             continue
@@ -167,14 +170,15 @@ def generate(folder: Path, report=print) -> tuple[pl.DataFrame, pl.DataFrame]:
     return pl.concat(parts), frequency
 
 
-def load_or_generate(cache: Path | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def load_or_generate(cache: Path | None, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The scored checkpoints and the frequency table: from `cache` (and its
-    ``.frequency.parquet`` sibling) when both exist, else generated (and written there)."""
+    ``.frequency.parquet`` sibling) when both exist, else generated with `seed` (and written
+    there). A cache does not record its seed: keep one cache file per seed."""
     frequency_cache = cache.with_suffix(".frequency.parquet") if cache else None
     if cache and cache.is_file() and frequency_cache.is_file():
         return pl.read_parquet(cache), pl.read_parquet(frequency_cache)
     with tempfile.TemporaryDirectory(prefix="forecast-tokens-") as folder:
-        scores, frequency = generate(Path(folder))
+        scores, frequency = generate(Path(folder), seed=seed)
     if cache:
         scores.write_parquet(cache)
         frequency.write_parquet(frequency_cache)
@@ -327,6 +331,7 @@ class WithoutTokens:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=None, help="parquet of scored checkpoints to reuse, written when missing")
+    parser.add_argument("--seed", type=int, default=0, help="world and training seed of generated data (0: the documented figures)")
     parser.add_argument("--reference", type=Path, default=Path("../shared/reference/smi/merge_outputs.parquet"))
     # One thread: on a shared 2-core machine two threads per process oversubscribe the cores
     # and ran 2-7x slower per step (measured on this machine while others trained).
@@ -334,7 +339,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    scores, frequency = load_or_generate(args.cache)
+    scores, frequency = load_or_generate(args.cache, args.seed)
     corpus_tokens = int(scores["corpus_tokens"][0])
     print(f"data ready after {time.perf_counter() - started:.0f} s: {scores['model'].n_unique()} checkpoints, "
           f"{frequency.height} facts, corpus {corpus_tokens:,} tokens")  # fmt: skip

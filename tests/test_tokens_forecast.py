@@ -205,3 +205,50 @@ def test_knowledge_gaps_list_the_facts_below_target_with_what_they_need(fitted):
             for n_so in (row["needed_N_so"] - 1, row["needed_N_so"])
         )
         assert below < logit_target <= at + 1e-9
+
+
+def flat_run(frequency: pl.DataFrame, run: str, params: int, run_tokens: int, mean_logits: dict[float, float]) -> pl.DataFrame:
+    """A run whose checkpoints (fraction of the run -> mean logit) answer every question alike."""
+    return pl.concat([
+        pl.DataFrame({
+            "model": run if fraction == 1.0 else f"{run}@{fraction}", "params": params, "idx": frequency["idx"],
+            "acc": np.full(frequency.height, expit(level)), "tokens": int(fraction * run_tokens), "run_id": run,
+            "run_tokens": run_tokens, "step": int(fraction * 1000),
+        })
+        for fraction, level in mean_logits.items()
+    ]).with_columns(pl.col("params", "tokens", "run_tokens", "step").cast(pl.Int64))  # fmt: skip
+
+
+def test_the_in_run_gain_is_a_power_of_size_and_the_runs_checkpoints_are_combined():
+    frequency = simulated_counts()
+    # Per doubling of tokens within a run the ladder gains 0.6, 0.3, 0.15 logit: halving per
+    # doubling of N. A trend linear in log N would reach zero at 400k and go negative beyond.
+    ladder = pl.concat([
+        flat_run(frequency, name, size, RATIO * size, {f: -1.0 - rate * np.log2(1 / f) for f in FRACTIONS})
+        for (name, size), rate in zip(LADDER.items(), (0.6, 0.3, 0.15), strict=True)
+    ])  # fmt: skip
+    params, run_tokens = 800_000, RATIO * 800_000
+    # The target run's 50% checkpoint sits 0.5 logit above where its 25% one points.
+    own = flat_run(frequency, "target", params, run_tokens, {0.25: -0.5, 0.5: -0.5 + 0.075 + 0.5})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        forecaster = TokensForecaster(calibrate=False).fit(frequency, pl.concat([ladder, own]), corpus_tokens=CORPUS_TOKENS)
+    assert forecaster._run_rate(800_000) == pytest.approx(0.075, rel=0.05)
+    assert forecaster._run_rate(100_000) == pytest.approx(0.6, rel=0.05)
+    forecast = forecaster.aggregate(params, run_tokens, run_id="target")
+    # Projections to the end: 25% -> -0.5 + 2 x 0.075, 50% -> 0.075 + 0.075; weights 1/2^2 and 1/1^2.
+    expected = (0.25 * (-0.5 + 2 * 0.075) + 1.0 * (0.075 + 0.075)) / 1.25
+    for rel in RELATIONS:
+        assert logit(forecast.filter(pl.col("rel") == rel)["predicted_acc"][0]) == pytest.approx(expected, abs=0.01)
+    assert forecast["reach"][0] == pytest.approx(1.25**-0.5)
+
+
+def test_backtests_near_accuracy_zero_weigh_little_in_the_interval_spread(fitted):
+    from smi_assets.smi.forecast.tokens import _mean_logit_variance, _robust_spread
+
+    assert _robust_spread(np.array([3.0, 1.0, 2.0, 4.0])) == pytest.approx(1.4826 * 2.5)  # unweighted: the median
+    # A checkpoint at accuracy 0 has a logit mean resting on the clip: a large sampling variance.
+    assert _mean_logit_variance(np.zeros(300)) > 10 * _mean_logit_variance(np.full(300, 0.2))
+    errors, weights = np.array([0.1, 0.2, 0.3, 5.0, 6.0]), np.array([1.0, 1.0, 1.0, 0.05, 0.05])
+    assert _robust_spread(errors, weights) == pytest.approx(1.4826 * 0.2)
+    assert {"start", "weight"} <= set(fitted.backtests_.columns) and (fitted.backtests_["weight"] > 0).all()

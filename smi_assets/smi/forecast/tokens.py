@@ -48,29 +48,49 @@ The model has three parts.
    compute-efficient model ladders for task prediction (Bhagia et al. 2024, the OLMo
    ladder: small models at a fixed tokens-per-parameter ratio, their fit extrapolated to the
    target's N and D) and Chinchilla-style fits in N and D (Hoffmann et al. 2022), here for
-   per-fact accuracy with the data term entering through each fact's exposures.
-3. **During a run: the run's own latest checkpoint, moved to the end of the run.** With
-   ``run_id``, the forecast of that run's final checkpoint starts from its latest scored
-   checkpoint c: its smoothed per-question logits, shifted per relation so that the
-   relation's mean accuracy gains ``max(0, a + b n)`` in logit per doubling of tokens
-   from c to the end of the run. (a, b) are least squares over every intermediate
-   checkpoint of every finished run against its final one (the fraction-of-run term,
-   learned from the ladder's own intermediate checkpoints; b lets smaller models gain more,
-   as they are further from saturation at the same fraction), floored at 0 because training
-   on does not lower the expected accuracy. Part 1 is not used here: its exposure slope is
-   a cross-section between facts, and within one run the gain from more epochs of the same
-   facts was far smaller (the benchmark's ladder, docs/forecast_tokens.md).
+   per-fact accuracy with the data term entering through each fact's exposures. Tried and
+   dropped: the level of a run off the ratio taken as that of the ratio-line run with the
+   same compute (N' = sqrt(N D / r): no ratio effect at fixed compute, the first-order
+   answer around a compute-optimal ratio). A one-ratio ladder identifies neither choice; on
+   the benchmark's second world it over-forecast the 4x run by 0.19 (this one: +0.07),
+   docs/forecast_tokens.md.
+3. **During a run: the run's own checkpoints, each moved to the end of the run.** With
+   ``run_id``, every scored checkpoint k of that run is projected to its final checkpoint:
+   the relation's logit mean accuracy at k plus ``rate(N) * log2(D / tokens_k)``; the
+   projections are averaged with weights ``1 / max(reach_k, 0.5)^2`` (reach_k = log2 of the
+   final's over k's compute, the doublings left; the intervals below assume an error
+   proportional to reach, so this is the inverse-variance combination), and the latest
+   checkpoint's smoothed per-question logits are shifted per relation to the combined
+   means. One late checkpoint that happens to sit high or low then moves the forecast less.
+   ``rate(N) = exp(alpha + kappa n)``: the logit gain per doubling of tokens from an
+   intermediate checkpoint to its run's final one (the finish of the run: more tokens and
+   the learning rate annealed), fitted over every (intermediate, final) pair of the finished
+   runs by least squares weighted by each pair's sampling variance (delta method, ``1 / (n
+   p (1 - p))`` per mean: a checkpoint near accuracy 0 has not started learning and its
+   logit rests on the clip, so it weighs little). The rate is a power of N rather than
+   linear in n: the ladder's smaller runs gain more per doubling than its larger ones, and
+   a linear size term extrapolated one doubling beyond the ladder turned the gain
+   negative (floored at 0, it was "no gain at all" for the benchmark's target). A rate
+   pooled over sizes without a size term was tried and dropped: it ignores that trend and
+   overshot. Part 1 is not used here: its exposure slope is a cross-section between facts,
+   and within one run the gain from more epochs of the same facts was far smaller (the
+   benchmark's ladder, docs/forecast_tokens.md).
 
 **Intervals (80%).** Half-width in logit space ``z_0.9 * s * max(d, 0.5)``: d is how far the
 forecast reaches, log2 of the planned compute (6 N D) over the compute of the checkpoint it
-starts from (the largest finished proxy, or the run's latest checkpoint), and s the spread
-of ``error / d`` over the forecaster's own backtests on the data it was fitted on, as
-1.4826 x its median absolute value (robust: a run that had learned nothing at a checkpoint
-must not set every width): every intermediate checkpoint of every finished run forecasting
-that run's final one, and every finished run forecast from the finished runs smaller than
-it (when two or more are). All logits move by the half-width for the bounds. Per question,
-the bounds are those of the question's expected accuracy under the level uncertainty; they
-do not cover the noise of one question's observed accuracy.
+starts from (the largest finished proxy; for a run forecast from its own checkpoints, the
+reach whose 1 / d^2 is the sum of theirs), and s the spread of ``error / d`` over the
+forecaster's own backtests on the data it was fitted on, as 1.4826 x its weighted median
+absolute value: every intermediate checkpoint of every finished run forecasting that run's
+final one, and every finished run forecast from the finished runs smaller than it (when two
+or more are). Robust (one run that had learned nothing at a checkpoint must not set every
+width) and weighted by each backtest's precision, the inverse of the sampling variances of
+the two logit means it compares (its target's and that of the checkpoint it starts from): a
+backtest from a checkpoint near accuracy 0 compares a logit resting on the clip, which
+says little about the forecaster's error on runs that have learned. All logits move by the
+half-width for the bounds. Per question, the bounds are those of the question's expected
+accuracy under the level uncertainty; they do not cover the noise of one question's
+observed accuracy.
 
 **How far the D axis is extrapolated.** When every finished proxy shares one ratio, part 2's
 D term rests on part 1 alone: the cross-section of exposures within checkpoints and the
@@ -92,7 +112,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import polars as pl
-from scipy.optimize import brentq, minimize
+from scipy.optimize import brentq, least_squares, minimize
 from scipy.special import expit, logit
 
 from smi_assets.smi.forecast.counts_model import FREQUENCY_COLUMNS, logit_shift_to_mean
@@ -180,11 +200,20 @@ def _group_shift(logits: np.ndarray, relations: np.ndarray, targets: dict[str, f
     return shifted
 
 
-def _robust_spread(errors: np.ndarray) -> float:
-    """The standard deviation of normal errors, estimated from their median absolute size
-    (1.4826 x median |e|): one run that had learned nothing at its checkpoint must not set
-    every interval's width."""
-    return float(1.4826 * np.median(np.abs(errors)))
+def _robust_spread(errors: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """The standard deviation of normal errors, estimated from their (weighted) median
+    absolute size (1.4826 x median |e|): one run that had learned nothing at its checkpoint
+    must not set every interval's width. `weights`: each error's precision (the backtests:
+    the inverse sampling variance of the logit means it compares, :func:`_mean_logit_variance`,
+    so a backtest from or to a checkpoint near accuracy 0 weighs little: its logit error
+    measures the clip more than the forecaster). None: all alike."""
+    size = np.abs(np.asarray(errors, dtype=np.float64))
+    weights = np.ones_like(size) if weights is None else np.asarray(weights, dtype=np.float64)
+    order = np.argsort(size)
+    cumulative = np.cumsum(weights[order]) / weights.sum()
+    # The weighted median; with equal weights and an even count, the mean of the middle two.
+    below, above = np.searchsorted(cumulative, 0.5, side="left"), np.searchsorted(cumulative, 0.5 + 1e-12, side="left")
+    return float(1.4826 * 0.5 * (size[order][below] + size[order][min(above, len(size) - 1)]))
 
 
 def _logits(probabilities: np.ndarray) -> np.ndarray:
@@ -195,6 +224,15 @@ def _mean_logit(acc: np.ndarray) -> float:
     """Logit of a mean accuracy kept ERROR_MARGIN inside (0, 1): a checkpoint that has learned
     nothing yet (mean 0) would otherwise weigh without bound."""
     return float(logit(np.clip(np.mean(acc), ERROR_MARGIN, 1 - ERROR_MARGIN)))
+
+
+def _mean_logit_variance(acc: np.ndarray) -> float:
+    """Sampling variance of :func:`_mean_logit` of `acc` (delta method, the questions as
+    independent draws): 1 / (n p (1 - p)), p kept ERROR_MARGIN inside (0, 1). A checkpoint
+    near accuracy 0 (one that has not learned yet) gets a large variance: its logit mean
+    rests on the margin, not on what it has learned."""
+    p = float(np.clip(np.mean(acc), ERROR_MARGIN, 1 - ERROR_MARGIN))
+    return 1.0 / (len(acc) * p * (1 - p))
 
 
 def _relation_means(acc: np.ndarray, relations: np.ndarray) -> dict[str, float]:
@@ -284,28 +322,48 @@ class TokensForecaster:
         return wide.select(models).to_numpy().astype(np.float64)
 
     def _fit_run_progress(self) -> np.ndarray:
-        """(a, b) of part 3: least squares of the gain in logit mean accuracy from each
-        intermediate checkpoint to its run's final one on ``doublings * [1, n]`` (doublings:
-        log2 of the final's tokens over the checkpoint's; n: centred log2 params), over every
-        such pair; b is 0 with one run size, and both are 0 without pairs."""
+        """(log rate, kappa, smallest n) of part 3: the logit mean accuracy gained per doubling of tokens
+        from an intermediate checkpoint to its run's final one is ``exp(log rate + kappa n)``
+        (n: centred log2 params), fitted by weighted least squares over every such pair of
+        the finished runs (weights: the inverse of the pair's sampling variance, see
+        :func:`_mean_logit_variance`); smallest n: that of the smallest run with pairs (the
+        rate is not extrapolated below it). kappa is 0 with one run size; the rate is 0 (log
+        rate -inf) without pairs or when the pooled gain is not positive."""
         known = self.checkpoints_.filter(pl.col("tokens").is_not_null())
-        rows, gains = [], []
+        rows = []
         for _, part in known.group_by("run_id"):
             finals = part.filter(pl.col("finished"))
             if finals.height == 0:
                 continue
             final = finals.row(0, named=True)
-            final_logit = _mean_logit(self._accuracy([final["model"]])[:, 0])
+            final_acc = self._accuracy([final["model"]])[:, 0]
             for earlier in part.filter(~pl.col("finished")).iter_rows(named=True):
-                doublings = np.log2(final["tokens"] / earlier["tokens"])
-                rows.append((doublings, doublings * (np.log2(final["params"]) - self.size_center_)))
-                gains.append(final_logit - _mean_logit(self._accuracy([earlier["model"]])[:, 0]))
+                earlier_acc = self._accuracy([earlier["model"]])[:, 0]
+                rows.append((
+                    np.log2(final["tokens"] / earlier["tokens"]), np.log2(final["params"]) - self.size_center_,
+                    _mean_logit(final_acc) - _mean_logit(earlier_acc), 1.0 / (_mean_logit_variance(final_acc) + _mean_logit_variance(earlier_acc)),
+                ))  # fmt: skip
         if not rows:
-            return np.zeros(2)
-        design = np.asarray(rows)
-        if np.ptp(design[:, 1] / design[:, 0]) < 1e-9:  # one run size: no size term
-            return np.array([np.linalg.lstsq(design[:, :1], np.asarray(gains), rcond=None)[0][0], 0.0])
-        return np.linalg.lstsq(design, np.asarray(gains), rcond=None)[0]
+            return np.array([-np.inf, 0.0, -np.inf])
+        doublings, size, gain, weight = np.asarray(rows).T
+        pooled = float(np.sum(weight * doublings * gain) / np.sum(weight * doublings**2))
+        if pooled <= 0:  # training on does not lower the expected accuracy: no gain
+            return np.array([-np.inf, 0.0, -np.inf])
+        if np.ptp(size) < 1e-9:  # one run size: no size term
+            return np.array([np.log(pooled), 0.0, -np.inf])
+
+        def residuals(theta: np.ndarray) -> np.ndarray:
+            return np.sqrt(weight) * (gain - np.exp(theta[0] + theta[1] * size) * doublings)
+
+        return np.r_[least_squares(residuals, np.array([np.log(pooled), 0.0])).x, size.min()]
+
+    def _run_rate(self, params: float) -> float:
+        """Part 3's logit gain per doubling of tokens for a run of `params`."""
+        log_rate, kappa, smallest = self.run_progress_
+        # Not extrapolated below the smallest run it was fitted on, where a falling power
+        # of N would grow without bound; above the ladder it decays towards 0.
+        size = max(np.log2(params) - self.size_center_, smallest)
+        return float(np.exp(log_rate + kappa * size)) if np.isfinite(log_rate) else 0.0
 
     # ------------------------------------------------------------ intervals
     def _calibrate_intervals(self) -> None:
@@ -331,8 +389,10 @@ class TokensForecaster:
             return
         self.backtests_ = pl.DataFrame(rows)
         reach = self.backtests_["reach"].to_numpy()
-        self.spread_ = _robust_spread(self.backtests_["error"].to_numpy() / reach)
-        self.relation_spread_ = _robust_spread((np.vstack(self.backtests_["relation_errors"].to_list()) / reach[:, None]).ravel())
+        weight = self.backtests_["weight"].to_numpy()
+        relation_errors = np.vstack(self.backtests_["relation_errors"].to_list()) / reach[:, None]
+        self.spread_ = _robust_spread(self.backtests_["error"].to_numpy() / reach, weight)
+        self.relation_spread_ = _robust_spread(relation_errors.ravel(), np.repeat(weight, relation_errors.shape[1]))
 
     def _backtest(self, kind: str, final: dict, models: list[str], run_id: str | None = None) -> dict | None:
         """Forecast checkpoint `final` from checkpoints `models` alone; its logit errors."""
@@ -346,13 +406,19 @@ class TokensForecaster:
             except ValueError:
                 return None
         actual = self._accuracy([final["model"]])[:, 0]
+        if run_id is None:  # the checkpoint the forecast starts from, as its reach counts
+            start = forecaster.largest_proxy_["model"][0]
+        else:
+            start = forecaster.checkpoints_.filter((pl.col("run_id") == run_id) & pl.col("tokens").is_not_null()).sort("tokens")["model"][-1]
+        weight = 1.0 / (_mean_logit_variance(actual) + _mean_logit_variance(self._accuracy([start])[:, 0]))
 
         def error(members: np.ndarray) -> float:
             return _mean_logit(actual[members]) - _mean_logit(predicted[members])
 
         relation_errors = [error(self.relations_ == rel) for rel in np.unique(self.relations_)]
         everything = np.ones(len(actual), dtype=bool)
-        return {"kind": kind, "target": final["model"], "reach": max(reach, MIN_REACH), "error": error(everything), "relation_errors": relation_errors}
+        return {"kind": kind, "target": final["model"], "reach": max(reach, MIN_REACH), "error": error(everything),
+                "relation_errors": relation_errors, "start": start, "weight": weight}  # fmt: skip
 
     # --------------------------------------------------------------- predict
     def _planned_tokens(self, params: float, tokens: float | None) -> float | None:
@@ -394,7 +460,7 @@ class TokensForecaster:
         return expit(_group_shift(base_logits + planned - line, self.relations_, targets)), reach
 
     def _run_forecast(self, params: float, tokens: float | None, run_id: str) -> tuple[np.ndarray, float]:
-        """Part 3: run `run_id`'s final checkpoint from its latest scored one."""
+        """Part 3: run `run_id`'s final checkpoint from its own scored checkpoints."""
         own = self.checkpoints_.filter((pl.col("run_id") == run_id) & pl.col("tokens").is_not_null()).sort("tokens")
         if own.height == 0:
             raise ValueError(f"run_id {run_id!r} has no scored checkpoint with tokens")
@@ -403,12 +469,20 @@ class TokensForecaster:
             raise ValueError(f"run {run_id!r} has {latest['params']} params, not the planned {params:g}")
         if tokens is None:
             tokens = float(latest["run_tokens"]) if latest["run_tokens"] is not None else self.tokens_per_param_ * params
+        relations, rate = np.unique(self.relations_), self._run_rate(params)
+        projections, weights = [], []
+        for checkpoint in own.iter_rows(named=True):
+            observed = self._accuracy([checkpoint["model"]])[:, 0]
+            doublings = float(np.log2(tokens / checkpoint["tokens"]))
+            gain = rate * max(doublings, 0.0)
+            projections.append([_mean_logit(observed[self.relations_ == rel]) + gain for rel in relations])
+            # The error of a projection grows with its reach (as the intervals assume): weights 1 / reach^2.
+            weights.append(1.0 / max(doublings, MIN_REACH) ** 2)
+        weights = np.asarray(weights)
+        combined = weights @ np.asarray(projections) / weights.sum()
+        targets = {rel: float(expit(value)) for rel, value in zip(relations, combined, strict=True)}
         observed = self._accuracy([latest["model"]])[:, 0]
-        # Training on never lowers the expected accuracy: the fitted gain is floored at 0.
-        per_doubling = max(0.0, float(self.run_progress_ @ [1.0, np.log2(params) - self.size_center_]))
-        gain = per_doubling * float(np.log2(tokens / latest["tokens"]))
-        targets = {rel: float(expit(_mean_logit(observed[self.relations_ == rel]) + gain)) for rel in np.unique(self.relations_)}
-        reach = float(np.log2(flops(params, tokens) / latest["compute"]))
+        reach = float(weights.sum() ** -0.5)  # the reach whose interval the combination's precision has
         return expit(_group_shift(smoothed_logit(observed, self.generations), self.relations_, targets)), reach
 
     def _half_width(self, reach: float, per_relation: bool) -> float:
