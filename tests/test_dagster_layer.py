@@ -311,8 +311,8 @@ def test_run_default_materializes_the_graph_with_progress_and_reruns_without_dup
     assert set(lineage["checkpoints"]) == {*TINY_LADDER, "tiny-a.step000006"} and all(lineage["checkpoints"].values())
     report = subprocess.run(["smi", "report", "--data-dir", str(data)], env=env, capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stderr
-    assert "forecast 50,000 params x ladder tokens/param" in report.stdout and "(80% " in report.stdout, report.stdout
-    assert f"knowledge gaps at 50,000 params x ladder tokens/param: {first['knowledge_gaps']} facts below" in report.stdout, report.stdout
+    assert "forecast 50,000 params x ladder-recipe tokens" in report.stdout and "(80% " in report.stdout, report.stdout
+    assert f"knowledge gaps at 50,000 params x ladder-recipe tokens: {first['knowledge_gaps']} facts below" in report.stdout, report.stdout
     # The tiny ladder answers nothing: no run within 1000x its compute reaches 0.5, and the plan says so, naming the value.
     plan = subprocess.run(["smi", "plan", "--data-dir", str(data), "--target-accuracy", "0.5"], env=env, capture_output=True, text=True, timeout=300)
     assert plan.returncode == 1 and "smi plan: target accuracy 0.5 is not reached within 1000x the largest proxy's compute" in plan.stdout, (

@@ -161,13 +161,29 @@ def test_plan_round_trips(fitted):
     target = fitted.aggregate(1_600_000)["predicted_acc"][0]
     plan = fitted.plan(target)
     assert plan["params"] == pytest.approx(1_600_000, rel=1e-3)
-    assert plan["tokens"] == pytest.approx(fitted.tokens_per_param_ * plan["params"])
+    assert plan["tokens"] == pytest.approx(RATIO * plan["params"]) == pytest.approx(fitted.ladder_tokens(plan["params"]))
     assert plan["params_low"] <= plan["params"] <= (plan["params_high"] or np.inf)
     capital = fitted.predict(600_000, 2 * RATIO * 600_000).filter(pl.col("rel") == "capital")["predicted_acc"].mean()
     relation_plan = fitted.plan(capital, relation="capital", tokens_per_param=2 * RATIO)
     assert relation_plan["params"] == pytest.approx(600_000, rel=1e-3)
     forecast = fitted.predict(relation_plan["params"], relation_plan["tokens"]).filter(pl.col("rel") == "capital")
     assert forecast["predicted_acc"].mean() == pytest.approx(capital, abs=1e-5)
+
+
+def test_a_planned_run_without_tokens_follows_the_ladders_recipe(world):
+    """A ladder that trains every size on the same tokens (the built-in one does) plans a
+    larger run on those tokens, not on the mean of its tokens-per-parameter ratios."""
+    frequency, _ = world
+    budget = RATIO * 200_000
+    ladder = simulated_checkpoints(frequency, {name: (size, budget) for name, size in LADDER.items()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fixed = TokensForecaster().fit(frequency, ladder, corpus_tokens=CORPUS_TOKENS)
+        summary = fixed.aggregate(1_600_000)
+        plan = fixed.plan(float(summary["predicted_acc"][0]))
+    assert fixed.ladder_tokens(1_600_000) == pytest.approx(budget)
+    assert summary["predicted_acc"][0] == pytest.approx(fixed.aggregate(1_600_000, budget)["predicted_acc"][0])
+    assert plan["params"] == pytest.approx(1_600_000, rel=1e-3) and plan["tokens"] == pytest.approx(budget, rel=1e-6)
 
 
 def test_unreachable_targets_and_bad_runs_are_named(world, fitted):

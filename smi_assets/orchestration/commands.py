@@ -192,7 +192,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     plan.add_argument("--target-accuracy", type=float, required=True, help="mean CBQA accuracy to reach, in (0, 1)")
     plan.add_argument("--relation", help="reach it on this relation's questions only")
     plan.add_argument("--questions", help="reach it on these questions: a file of question ids, one per line, or a CSV/Parquet with an idx column")
-    plan.add_argument("--tokens-per-param", type=float, help="the plan's tokens per parameter (default: the ladder's)")
+    plan.add_argument("--tokens-per-param", type=float, help="the plan's tokens per parameter (default: the ladder's recipe, TokensForecaster.ladder_tokens)")
     plan.add_argument("--out", help="CSV of the facts below the target at the first planned run (SMI_PLANNED_RUNS), with the co-occurrences each needs")
     plan.set_defaults(run=plan_command)
     export = subparsers.add_parser(

@@ -212,7 +212,7 @@ class ModelingResource(dg.ConfigurableResource):
     max_new_tokens: int = Field(default=6, description="Tokens generated per CBQA answer.")
     planned_runs: list[str] = Field(
         default=["2e6", "2e6:2e8", "1e7"],
-        description="Runs to forecast before they are trained, each PARAMS or PARAMS:TOKENS; without tokens, the ladder's tokens per parameter.",
+        description="Runs to forecast before they are trained, each PARAMS or PARAMS:TOKENS; without tokens, the tokens the ladder's recipe gives that size.",
     )
     target_accuracy: float = Field(
         default=0.5, description="The accuracy a fact should reach: knowledge_gap_report lists the facts below it at the planned runs."

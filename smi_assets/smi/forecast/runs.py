@@ -1,7 +1,7 @@
 """The pipeline's forecasts of planned runs and of runs in progress, and their backtests.
 
 A *target* (:class:`ForecastTarget`) is a run that does not exist yet: a planned run (params,
-tokens; tokens None meaning the ladder's tokens per parameter), a planned config such as
+tokens; tokens None meaning what the ladder's recipe gives that size), a planned config such as
 gpt-large, or the final checkpoint of a run still in progress (``run_id``), forecast from
 everything scored so far, its own intermediate checkpoints included.
 :func:`forecast_targets` forecasts every target with
@@ -125,9 +125,7 @@ def forecast_targets(
     for target in targets:
         per_question = forecaster.predict(target.params, target.tokens, run_id=target.run_id)
         summary = forecaster.aggregate(target.params, target.tokens, run_id=target.run_id)
-        planned_tokens = target.tokens
-        if planned_tokens is None and forecaster.tokens_per_param_ is not None:
-            planned_tokens = forecaster.tokens_per_param_ * target.params
+        planned_tokens = target.tokens if target.tokens is not None else forecaster.ladder_tokens(target.params)
         key = {"forecast_id": forecast_id, "target": target.name}
         rows.append(
             per_question.join(counts, on="idx", how="left")

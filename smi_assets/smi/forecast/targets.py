@@ -15,7 +15,7 @@ from smi_assets.common.errors import InputError
 
 @dataclass(frozen=True)
 class ForecastTarget:
-    """A run to forecast before it exists. `tokens` None: the ladder's tokens per parameter;
+    """A run to forecast before it exists. `tokens` None: the tokens the ladder's recipe gives its size;
     `run_id`: the final checkpoint of that run, forecast from its own checkpoints so far."""
 
     name: str
@@ -36,13 +36,13 @@ def _positive_number(text: str, what: str, entry: str, source: str) -> float:
 
 def parse_planned_runs(entries: Iterable[str], source: str = "SMI_PLANNED_RUNS") -> list[ForecastTarget]:
     """Planned runs from ``PARAMS`` or ``PARAMS:TOKENS`` entries (numbers such as ``2e6:6e7``);
-    a missing tokens value means the ladder's tokens per parameter. InputError naming the
+    a missing tokens value means the tokens the ladder's recipe gives that size. InputError naming the
     entry for anything else, zero or negative values included."""
     targets = []
     for entry in entries:
         params_text, _, tokens_text = entry.strip().partition(":")
         params = _positive_number(params_text, "params", entry, source)
         tokens = _positive_number(tokens_text, "tokens", entry, source) if tokens_text else None
-        name = f"{params:,.0f} params x " + (f"{tokens:,.0f} tokens" if tokens else "ladder tokens/param")
+        name = f"{params:,.0f} params x " + (f"{tokens:,.0f} tokens" if tokens else "ladder-recipe tokens")
         targets.append(ForecastTarget(name, params, tokens))
     return targets

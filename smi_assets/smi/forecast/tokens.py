@@ -35,9 +35,11 @@ The model has three parts.
    ratio can still speak about other ratios.
 2. **Before training: the params-only forecast's shape, at part 1's level.** The finished
    checkpoints are the proxies of :class:`~.proxy.ProxyForecaster`; its per-question shape
-   (the transition model over the proxies) is read as the forecast at the ladder's ratio
-   ``D = r N`` (r: the geometric mean of the finished proxies' tokens per parameter). A run
-   planned at D moves each question's logit by ``M_q(N, D) - M_q(N, r N)`` (part 1), then
+   (the transition model over the proxies) is read as the forecast on the ladder's recipe
+   ``D = r(N)``, ``log r(N) = a + b log N`` fitted over the finished proxies (``r N`` with
+   one tokens-per-parameter ratio, ``b = 1``; one token budget for every size, ``b = 0``, as
+   the built-in ladder trains): the tokens a run of N gets when none are planned. A run
+   planned at D moves each question's logit by ``M_q(N, D) - M_q(N, r(N))`` (part 1), then
    the logits are shifted, one shift per relation, to the **level**: part 1's mean
    accuracy of the relation at (N, D), a fit in log N and log D over every checkpoint,
    intermediate ones included. When the checkpoints hold no D variation (all at one
@@ -128,6 +130,19 @@ DEFAULT_SPREAD = 0.25
 MAX_PLAN_COMPUTE_FACTOR = 1000.0  # plan() searches up to this multiple of the largest proxy's compute
 PROB_MARGIN = 1e-6
 ERROR_MARGIN = 0.01
+
+
+def _ladder_recipe(finished: pl.DataFrame) -> tuple[float, float] | None:
+    """(a, b) of ``log D = a + b log N`` over finished runs with tokens: how the ladder gave
+    its sizes tokens. One size (or sizes too close to tell a slope): one ratio, ``b = 1``."""
+    if finished.height == 0:
+        return None
+    log_params = np.log(finished["params"].to_numpy().astype(np.float64))
+    log_tokens = np.log(finished["tokens"].to_numpy().astype(np.float64))
+    if np.ptp(log_params) < np.log(1.1):
+        return float(np.mean(log_tokens - log_params)), 1.0
+    slope, intercept = np.polyfit(log_params, log_tokens, 1)
+    return float(intercept), float(slope)
 
 
 def flops(params: float, tokens: float) -> float:
@@ -291,10 +306,12 @@ class TokensForecaster:
         self.largest_proxy_ = finished.sort("compute", "params", nulls_last=False)[-1]
         if not self.has_d_axis_:
             self.tokens_per_param_ = None
+            self.ladder_recipe_ = None
             self.exposure_model_ = None
         else:
             ratios = (finished_with_tokens["tokens"] / finished_with_tokens["params"]).to_numpy().astype(np.float64)
             self.tokens_per_param_ = float(np.exp(np.mean(np.log(ratios)))) if len(ratios) else None
+            self.ladder_recipe_ = _ladder_recipe(finished_with_tokens)
             self.exposure_model_ = ExposureModel(self.l2).fit(self.questions_, with_tokens, self._accuracy(with_tokens["model"].to_list()), corpus_tokens)
         ratios = with_tokens["tokens"] / with_tokens["params"]
         self.d_varies_ = self.has_d_axis_ and bool((ratios.max() / ratios.min()) > 1 + 1e-9)
@@ -421,11 +438,21 @@ class TokensForecaster:
                 "relation_errors": relation_errors, "start": start, "weight": weight}  # fmt: skip
 
     # --------------------------------------------------------------- predict
+    def ladder_tokens(self, params: float) -> float | None:
+        """The tokens the ladder's recipe gives a run of `params`: ``log D = a + b log N``
+        fitted over its finished runs (``b = 1``, one tokens-per-parameter ratio, for a
+        compute-efficient ladder; ``b = 0`` for one whose sizes all train on the same tokens);
+        None when no checkpoint has tokens. What a planned run without tokens is trained on."""
+        if self.ladder_recipe_ is None:
+            return None
+        intercept, slope = self.ladder_recipe_
+        return float(np.exp(intercept + slope * np.log(params)))
+
     def _planned_tokens(self, params: float, tokens: float | None) -> float | None:
         if not params > 0:
             raise ValueError(f"planned params must be positive, got {params}")
         if tokens is None:
-            return None if self.tokens_per_param_ is None else self.tokens_per_param_ * params
+            return self.ladder_tokens(params)
         if not tokens > 0:
             raise ValueError(f"planned tokens must be positive, got {tokens}")
         return float(tokens)
@@ -442,12 +469,12 @@ class TokensForecaster:
             base = self.proxy_.predict(params)["predicted_acc"].to_numpy()
         base_logits = _logits(base)
         largest = self.largest_proxy_.row(0, named=True)
-        if not self.has_d_axis_ or tokens is None or self.tokens_per_param_ is None:
+        if not self.has_d_axis_ or tokens is None or self.ladder_recipe_ is None:
             if tokens is not None:
                 warnings.warn("no checkpoint has tokens: the forecast ignores the planned tokens", UserWarning, stacklevel=3)
             return base, 2 * float(np.log2(params / largest["params"]))
         reach = float(np.log2(flops(params, tokens) / largest["compute"])) if largest["compute"] else 2 * float(np.log2(params / largest["params"]))
-        on_line = self.tokens_per_param_ * params
+        on_line = self.ladder_tokens(params)
         if not self.d_varies_ and abs(np.log(tokens / on_line)) < 1e-9:
             return base, reach
         planned = self.exposure_model_.logits(self.questions_, params, tokens)
@@ -468,7 +495,7 @@ class TokensForecaster:
         if latest["params"] != params:
             raise ValueError(f"run {run_id!r} has {latest['params']} params, not the planned {params:g}")
         if tokens is None:
-            tokens = float(latest["run_tokens"]) if latest["run_tokens"] is not None else self.tokens_per_param_ * params
+            tokens = float(latest["run_tokens"]) if latest["run_tokens"] is not None else self.ladder_tokens(params)
         relations, rate = np.unique(self.relations_), self._run_rate(params)
         projections, weights = [], []
         for checkpoint in own.iter_rows(named=True):
@@ -490,7 +517,7 @@ class TokensForecaster:
 
     def predict(self, params: float, tokens: float | None = None, run_id: str | None = None) -> pl.DataFrame:
         """Per-question forecast of a run of `params` trained on `tokens` (None: the ladder's
-        tokens per parameter; with `run_id`: that run's planned tokens): idx, rel,
+        recipe, :meth:`ladder_tokens`; with `run_id`: that run's planned tokens): idx, rel,
         predicted_acc, acc_low, acc_high (the 80% interval of part 1's level uncertainty,
         per relation). With `run_id`, the forecast of that run's final checkpoint from its
         own latest checkpoint (part 3)."""
@@ -543,7 +570,8 @@ class TokensForecaster:
         return members
 
     def plan(self, target_accuracy: float, relation: str | None = None, questions: Iterable[int] | None = None, tokens_per_param: float | None = None) -> dict:
-        """The smallest run at `tokens_per_param` (default the ladder's) whose forecast mean
+        """The smallest run on the ladder's recipe (:meth:`ladder_tokens`), or at
+        `tokens_per_param` when given, whose forecast mean
         over the chosen questions (all; a relation; given idx) reaches `target_accuracy`:
         params, tokens, compute, and the 80% range (params_low where the interval's upper
         bound reaches the target, params_high where its lower bound does; None beyond the
@@ -551,19 +579,30 @@ class TokensForecaster:
         to 1000x the largest proxy's compute."""
         if not 0 < target_accuracy < 1:
             raise ValueError(f"target accuracy must be in (0, 1), got {target_accuracy}")
-        ratio = tokens_per_param if tokens_per_param is not None else self.tokens_per_param_
-        if ratio is None:
+        if tokens_per_param is not None and not tokens_per_param > 0:
+            raise ValueError(f"tokens_per_param must be positive, got {tokens_per_param}")
+        if tokens_per_param is not None:
+            intercept, slope = float(np.log(tokens_per_param)), 1.0
+        elif self.ladder_recipe_ is not None:
+            intercept, slope = self.ladder_recipe_
+        else:
             raise ValueError("plan needs tokens_per_param: the checkpoints carry no tokens")
-        if not ratio > 0:
-            raise ValueError(f"tokens_per_param must be positive, got {ratio}")
+        if slope <= -0.5:
+            raise ValueError(f"the ladder gave larger runs fewer tokens (tokens ~ params^{slope:.2f}): pass tokens_per_param")
+
+        def tokens_at(params: float) -> float:
+            return float(np.exp(intercept + slope * np.log(params)))
+
         members = self._selection(relation, questions)
         largest = self.largest_proxy_.row(0, named=True)
-        start_compute = largest["compute"] or flops(largest["params"], ratio * largest["params"])
-        low_log, high_log = np.log2(largest["params"]), 0.5 * np.log2(MAX_PLAN_COMPUTE_FACTOR * start_compute / (6.0 * ratio))
+        start_compute = largest["compute"] or flops(largest["params"], tokens_at(largest["params"]))
+        # The largest N whose compute 6 N D(N) = 6 e^a N^(1+b) is within the search.
+        low_log = np.log2(largest["params"])
+        high_log = (np.log(MAX_PLAN_COMPUTE_FACTOR * start_compute / 6.0) - intercept) / (1.0 + slope) / np.log(2.0)
         width = lambda reach: self._half_width(reach, per_relation=relation is not None)  # noqa: E731
 
         def mean_at(log_params: float, side: float) -> float:
-            predicted, reach = self._forecast(2.0**log_params, ratio * 2.0**log_params)
+            predicted, reach = self._forecast(2.0**log_params, tokens_at(2.0**log_params))
             return float(expit(_logits(predicted[members]) + side * width(reach)).mean())
 
         def solve(side: float) -> float | None:
@@ -578,17 +617,17 @@ class TokensForecaster:
             reached = mean_at(high_log, 0.0)
             raise ValueError(
                 f"target accuracy {target_accuracy} is not reached within {MAX_PLAN_COMPUTE_FACTOR:g}x the largest proxy's compute "
-                f"({MAX_PLAN_COMPUTE_FACTOR * start_compute:.3g} FLOPs at {ratio:.3g} tokens per parameter): the forecast there is {reached:.4f}"
+                f"({MAX_PLAN_COMPUTE_FACTOR * start_compute:.3g} FLOPs, {tokens_at(2.0**high_log):.3g} tokens): the forecast there is {reached:.4f}"
             )
         if params == 2.0**low_log:
             warnings.warn(f"target accuracy {target_accuracy} is already forecast at the largest proxy's size", UserWarning, stacklevel=2)
         optimistic, pessimistic = solve(+1.0), solve(-1.0)
         return {
-            "target_accuracy": target_accuracy, "relation": relation, "n_questions": int(members.sum()), "tokens_per_param": ratio,
-            "params": params, "tokens": ratio * params, "compute": flops(params, ratio * params),
+            "target_accuracy": target_accuracy, "relation": relation, "n_questions": int(members.sum()),
+            "tokens_per_param": tokens_at(params) / params, "params": params, "tokens": tokens_at(params), "compute": flops(params, tokens_at(params)),
             "params_low": optimistic, "params_high": pessimistic,
-            "compute_low": None if optimistic is None else flops(optimistic, ratio * optimistic),
-            "compute_high": None if pessimistic is None else flops(pessimistic, ratio * pessimistic),
+            "compute_low": None if optimistic is None else flops(optimistic, tokens_at(optimistic)),
+            "compute_high": None if pessimistic is None else flops(pessimistic, tokens_at(pessimistic)),
         }  # fmt: skip
 
     def knowledge_gaps(self, params: float, tokens: float | None, target_accuracy: float) -> pl.DataFrame:
