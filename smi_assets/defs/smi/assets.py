@@ -227,6 +227,12 @@ def cbqa_forecast(context: dg.AssetExecutionContext, storage: StorageResource, m
         "new_forecast": new,
         "proxies": ", ".join(scored["model"].to_list()),
         "tokens_per_param_of_the_ladder": forecaster.tokens_per_param_,
+        # What a planned run without tokens is trained on (TokensForecaster.ladder_tokens).
+        "ladder_recipe": (
+            f"tokens = {np.exp(forecaster.ladder_recipe_[0]):.4g} x params^{forecaster.ladder_recipe_[1]:.3f}"
+            if forecaster.ladder_recipe_
+            else dg.MetadataValue.null()
+        ),
         "d_axis_extrapolated_by": forecaster.d_extrapolation,
         "forecast": table_preview(latest.filter(pl.col("rel") == "*").drop("lineage")),
         "lineage": dg.MetadataValue.json(lineage),

@@ -145,6 +145,12 @@ def _ladder_recipe(finished: pl.DataFrame) -> tuple[float, float] | None:
     return float(intercept), float(slope)
 
 
+def _recipe_tokens(recipe: tuple[float, float], params: float) -> float:
+    """The tokens ``log D = a + b log N`` gives a run of `params`, for `recipe` (a, b)."""
+    intercept, slope = recipe
+    return float(np.exp(intercept + slope * np.log(params)))
+
+
 def flops(params: float, tokens: float) -> float:
     """Training compute by the usual 6 N D approximation."""
     return 6.0 * float(params) * float(tokens)
@@ -443,10 +449,7 @@ class TokensForecaster:
         fitted over its finished runs (``b = 1``, one tokens-per-parameter ratio, for a
         compute-efficient ladder; ``b = 0`` for one whose sizes all train on the same tokens);
         None when no checkpoint has tokens. What a planned run without tokens is trained on."""
-        if self.ladder_recipe_ is None:
-            return None
-        intercept, slope = self.ladder_recipe_
-        return float(np.exp(intercept + slope * np.log(params)))
+        return None if self.ladder_recipe_ is None else _recipe_tokens(self.ladder_recipe_, params)
 
     def _planned_tokens(self, params: float, tokens: float | None) -> float | None:
         if not params > 0:
@@ -581,17 +584,15 @@ class TokensForecaster:
             raise ValueError(f"target accuracy must be in (0, 1), got {target_accuracy}")
         if tokens_per_param is not None and not tokens_per_param > 0:
             raise ValueError(f"tokens_per_param must be positive, got {tokens_per_param}")
-        if tokens_per_param is not None:
-            intercept, slope = float(np.log(tokens_per_param)), 1.0
-        elif self.ladder_recipe_ is not None:
-            intercept, slope = self.ladder_recipe_
-        else:
+        recipe = (float(np.log(tokens_per_param)), 1.0) if tokens_per_param is not None else self.ladder_recipe_
+        if recipe is None:
             raise ValueError("plan needs tokens_per_param: the checkpoints carry no tokens")
+        intercept, slope = recipe
         if slope <= -0.5:
             raise ValueError(f"the ladder gave larger runs fewer tokens (tokens ~ params^{slope:.2f}): pass tokens_per_param")
 
         def tokens_at(params: float) -> float:
-            return float(np.exp(intercept + slope * np.log(params)))
+            return _recipe_tokens(recipe, params)
 
         members = self._selection(relation, questions)
         largest = self.largest_proxy_.row(0, named=True)
