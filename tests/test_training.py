@@ -68,6 +68,9 @@ def test_train_config_round_trips_through_json():
         TrainConfig.from_dict({**config.to_dict(), "lr": 1.0})
     with pytest.raises(InputError, match="divisible"):
         ModelConfig(n_layer=1, n_embd=30, n_head=4, block_size=8)
+    with pytest.raises(InputError, match=r"even head size, not n_embd / n_head = 44 / 4 = 11"):
+        ModelConfig(n_layer=1, n_embd=44, n_head=4, block_size=8)
+    assert ModelConfig(n_layer=1, n_embd=44, n_head=4, block_size=8, positions="learned").n_embd == 44  # GPT-2 has no such limit
 
 
 def test_default_ladder_spans_ten_times_in_non_embedding_parameters():

@@ -39,6 +39,9 @@ class ModelConfig:
             problems.append("n_layer, n_embd, n_head and block_size must be positive")
         elif self.n_embd % self.n_head:
             problems.append(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        elif self.positions == "rotary" and (self.n_embd // self.n_head) % 2:
+            # RoPE rotates pairs of dimensions; transformers raises a validation error deep in model building.
+            problems.append(f"rotary positions need an even head size, not n_embd / n_head = {self.n_embd} / {self.n_head} = {self.n_embd // self.n_head}")
         if self.positions not in ("rotary", "learned"):
             problems.append(f"positions must be 'rotary' or 'learned', not {self.positions!r}")
         if problems:

@@ -31,7 +31,7 @@ from smi_assets.orchestration.resources import InputsResource, ModelingResource,
 from smi_assets.smi.fit import fit_methods, fit_table
 from smi_assets.smi.forecast.counts_model import SizeConditionedForecaster, leave_one_size_out
 from smi_assets.smi.forecast.proxy import PROXY_COLUMNS
-from smi_assets.smi.forecast.runs import FINISHED, backtest_forecast, forecast_targets, scored_checkpoints, targets_judged_by
+from smi_assets.smi.forecast.runs import backtest_forecast, forecast_targets, scored_checkpoints, targets_judged_by
 from smi_assets.smi.forecast.store import (
     backtest_calibration,
     backtest_results,
@@ -43,6 +43,7 @@ from smi_assets.smi.forecast.store import (
     stored_targets,
 )
 from smi_assets.smi.forecast.targets import ForecastTarget
+from smi_assets.smi.forecast.tokens import FINISHED
 from smi_assets.smi.metrics import compute_metrics
 from smi_assets.smi.reference import load_reference, reference_fits
 from training.config import PLANNED_CONFIGS

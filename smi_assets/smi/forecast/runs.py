@@ -80,10 +80,6 @@ def forecast_key(proxy_versions: Mapping[str, str], input_versions: Mapping[str,
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-# A checkpoint at the end of its run, or of a run whose length is unknown: a finished model of its size.
-FINISHED = pl.col("tokens").is_null() | pl.col("run_tokens").is_null() | (pl.col("tokens") >= pl.col("run_tokens"))
-
-
 def scored_checkpoints(proxy_accuracy: pl.DataFrame) -> pl.DataFrame:
     """One row per checkpoint of a proxy accuracy table: model, params, tokens, run_id, run_tokens."""
     return proxy_accuracy.group_by("model").agg(pl.col("params", "tokens", "run_id", "run_tokens").first()).sort("params", "tokens", "model")

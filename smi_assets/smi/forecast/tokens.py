@@ -122,6 +122,8 @@ from smi_assets.smi.forecast.proxy import DEFAULT_GENERATIONS, PROXY_COLUMNS, Pr
 from smi_assets.smi.metrics import check_columns
 
 TOKEN_PROXY_COLUMNS = (*PROXY_COLUMNS, "tokens", "run_id", "run_tokens")
+# A checkpoint at the end of its run, or of a run whose length is unknown: a finished model of its size.
+FINISHED = pl.col("tokens").is_null() | pl.col("run_tokens").is_null() | (pl.col("tokens") >= pl.col("run_tokens"))
 INTERVAL_Z = 1.2816  # the 90th percentile of a standard normal: two-sided 80% intervals
 MIN_REACH = 0.5  # forecasts closer than this (log2 compute) get this reach's interval
 # Used when the data allow no backtest (one finished run, no intermediate checkpoints): a
@@ -333,7 +335,7 @@ class TokensForecaster:
         fraction = fraction.otherwise((pl.col("tokens") / pl.col("run_tokens")).clip(upper_bound=1.0))
         return (
             table.with_columns(pl.col("run_id").fill_null(pl.col("model")), (1.0 - fraction).alias("unfinished"))
-            .with_columns((pl.col("unfinished") <= 1e-9).alias("finished"), (6.0 * pl.col("params") * pl.col("tokens")).alias("compute"))
+            .with_columns(FINISHED.alias("finished"), (6.0 * pl.col("params") * pl.col("tokens")).alias("compute"))
             .sort("params", "tokens", "model")
         )
 
