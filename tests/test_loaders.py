@@ -358,7 +358,7 @@ def test_popqa_tsv_aliases_and_round_trip(tmp_path):
 
 BAD_TRIPLES = {
     "empty": ("8\t\toccupation\tjournalist\t[]\t[]\t[]", "field 'subj' is missing or empty"),
-    "duplicate": ("7\tJohn Mayne\toccupation\tjournalist\t[]\t[]\t[]", "duplicate idx 7"),
+    "duplicate": ("7\tJohn Mayne\toccupation\tjournalist\t[]\t[]\t[]", "duplicate idx 7 \\(first at line 2\\)"),
     "aliases": ('8\tJohn Mayne\toccupation\tjournalist\t["unclosed\t[]\t[]', "s_aliases|subj_aliases"),
 }
 

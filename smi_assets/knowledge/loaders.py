@@ -65,6 +65,8 @@ def _alias_list(value: object, what: str, source: Path, where: dict[str, int]) -
 
 def _clean_aliases(aliases: list[str], canonical: str) -> list[str]:
     """Aliases stripped, deduplicated in order, without empties or the canonical name."""
+    if not aliases:  # most triples have none; this runs for every one of them
+        return []
     seen = {canonical}
     cleaned = []
     for alias in (alias.strip() for alias in aliases):
@@ -101,7 +103,7 @@ def _collect(records, source: Path, on_error: OnError) -> LoadResult:
     other bad record.
     """
     rows: list[dict] = []
-    seen_idx: dict[int, str] = {}
+    seen_idx: dict[int, dict[str, int]] = {}  # where each idx was first seen
     n_skipped = 0
     for position, where, record in records:
         try:
@@ -111,13 +113,14 @@ def _collect(records, source: Path, on_error: OnError) -> LoadResult:
                 raise InputError(source, f"expected an object, got {type(record).__name__}", **where)
             row = _triple(record, position, source, where)
             if row["idx"] in seen_idx:
-                raise InputError(source, f"duplicate idx {row['idx']} (first at {seen_idx[row['idx']]})", **where)
+                first = ", ".join(f"{key} {value}" for key, value in seen_idx[row["idx"]].items())
+                raise InputError(source, f"duplicate idx {row['idx']} (first at {first})", **where)
         except InputError:
             if on_error == "raise":
                 raise
             n_skipped += 1
             continue
-        seen_idx[row["idx"]] = ", ".join(f"{key} {value}" for key, value in where.items())
+        seen_idx[row["idx"]] = where
         rows.append(row)
     if not rows:
         raise InputError(source, "no triples" + (f" ({n_skipped} bad records skipped)" if n_skipped else ""))

@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,6 +51,11 @@ def file_digest(entry: ReferenceFile, path: Path) -> str:
 def _download(source: Upstream, base_url: str, path: Path, name: str, timeout: float) -> None:
     """Stream `source` to `path`, raising (before anything is renamed) on a network error or
     a sha256 that differs from the manifest's."""
+    # Imported here: every `smi` command imports this module to register `smi fetch-reference`,
+    # and urllib.request (with http and email) costs each of them 5 ms.
+    import urllib.error
+    import urllib.request
+
     url = source.url(base_url)
     digest = hashlib.sha256()
     try:
