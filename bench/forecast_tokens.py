@@ -29,6 +29,7 @@ its 4 templates answered). The forecasts use only what a team would have at that
     python bench/forecast_tokens.py                          # generate, train, score, judge
     python bench/forecast_tokens.py --cache /tmp/fc.parquet  # reuse (or write) the scored checkpoints
     python bench/forecast_tokens.py --seed 1 --cache /tmp/fc1.parquet  # a second, independently drawn world
+    python bench/forecast_tokens.py --ladder dense --cache /tmp/fc-dense.parquet  # another ladder design (LADDERS)
 """
 
 from __future__ import annotations
@@ -77,17 +78,18 @@ class Run:
     learning_rate: float
     tokens_per_param: float
     checkpoints_at: tuple[float, ...] = (0.25, 0.5, 0.75)  # fractions of the run left as intermediate checkpoints
+    batch_size: int = BATCH_SIZE  # windows of BLOCK_SIZE tokens per optimizer step
 
     @property
     def non_embedding_params(self) -> int:
         return 12 * self.model.n_layer * self.model.n_embd**2
 
     def config(self, seed: int = 0) -> TrainConfig:
-        tokens_per_step = BATCH_SIZE * BLOCK_SIZE
+        tokens_per_step = self.batch_size * BLOCK_SIZE
         max_steps = max(40, round(self.tokens_per_param * self.non_embedding_params / tokens_per_step))
         every = round(max_steps * self.checkpoints_at[0]) if self.checkpoints_at else 0
         return TrainConfig(
-            model=self.model, max_steps=max_steps, batch_size=BATCH_SIZE, learning_rate=self.learning_rate,
+            model=self.model, max_steps=max_steps, batch_size=self.batch_size, learning_rate=self.learning_rate,
             min_learning_rate=self.learning_rate / 10, warmup_steps=min(50, max_steps // 10),
             checkpoint_every=max_steps, intermediate_every=every, tokenizer="word", device="cpu", seed=seed,
         )  # fmt: skip
@@ -97,16 +99,33 @@ def _shape(n_layer: int, n_embd: int) -> ModelConfig:
     return ModelConfig(n_layer=n_layer, n_embd=n_embd, n_head=4, block_size=BLOCK_SIZE)
 
 
-LADDER = (
-    Run("ladder-38k", _shape(2, 40), 3e-3, LADDER_TOKENS_PER_PARAM),
-    Run("ladder-98k", _shape(2, 64), 2.5e-3, LADDER_TOKENS_PER_PARAM),
-    Run("ladder-147k", _shape(3, 64), 2e-3, LADDER_TOKENS_PER_PARAM),
-)
+def with_steps(run: Run, steps: int) -> Run:
+    """`run` with the batch that trains its tokens in about `steps` optimizer steps."""
+    return replace(run, batch_size=max(1, round(run.tokens_per_param * run.non_embedding_params / (steps * BLOCK_SIZE))))
+
+
 TARGET_MODEL = _shape(6, 64)  # 295k non-embedding parameters: 2x the ladder's largest
 TARGETS = (
     Run("target-1x", TARGET_MODEL, 1.5e-3, LADDER_TOKENS_PER_PARAM, checkpoints_at=()),
     Run("target-4x", TARGET_MODEL, 1.5e-3, 4 * LADDER_TOKENS_PER_PARAM),
 )
+LADDER = (  # the benchmark's ladder: three sizes, every run in batches of BATCH_SIZE
+    Run("ladder-38k", _shape(2, 40), 3e-3, LADDER_TOKENS_PER_PARAM),
+    Run("ladder-98k", _shape(2, 64), 2.5e-3, LADDER_TOKENS_PER_PARAM),
+    Run("ladder-147k", _shape(3, 64), 2e-3, LADDER_TOKENS_PER_PARAM),
+)
+# Two other ladder designs, tried to see whether the before-training misses come from the
+# ladder (docs/forecast_tokens.md): seven sizes between 25k and 147k in the same batches,
+# and the sizes from 38k up each trained in the target-1x run's number of steps, so the batch
+# grows with the size (the target-1x run itself keeps its batch of 32 under that rule).
+DENSE_LADDER = tuple(sorted(LADDER + (
+    Run("ladder-25k", _shape(2, 32), 3e-3, LADDER_TOKENS_PER_PARAM),
+    Run("ladder-55k", _shape(2, 48), 2.8e-3, LADDER_TOKENS_PER_PARAM),
+    Run("ladder-75k", _shape(2, 56), 2.6e-3, LADDER_TOKENS_PER_PARAM),
+    Run("ladder-113k", _shape(3, 56), 2.2e-3, LADDER_TOKENS_PER_PARAM),
+), key=lambda run: run.non_embedding_params))  # fmt: skip
+EQUAL_STEPS_LADDER = tuple(with_steps(run, TARGETS[0].config().max_steps) for run in DENSE_LADDER[1:])
+LADDERS = {"ratio": LADDER, "dense": DENSE_LADDER, "equal-steps": EQUAL_STEPS_LADDER}
 SCORE_SCHEMA = {
     "model": pl.Utf8, "params": pl.Int64, "idx": pl.Int64, "acc": pl.Float64, "tokens": pl.Int64,
     "run_id": pl.Utf8, "run_tokens": pl.Int64, "step": pl.Int64,
@@ -140,7 +159,7 @@ def score_checkpoint(folder: Path, questions: pl.DataFrame, run: str, checkpoint
     ).cast(SCORE_SCHEMA)  # fmt: skip
 
 
-def generate(folder: Path, report=print, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
+def generate(folder: Path, report=print, seed: int = 0, ladder: tuple[Run, ...] = LADDER) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Train and score every run of the benchmark under `folder`: (scores, frequency). `scores`
     has one row per checkpoint x question in the proxies shape (model, params, idx, acc,
     tokens, run_id, run_tokens, step) plus corpus_tokens. `seed` draws the world and every
@@ -148,7 +167,7 @@ def generate(folder: Path, report=print, seed: int = 0) -> tuple[pl.DataFrame, p
     files, questions, frequency = build_inputs(folder, seed)
     report(f"world: {frequency.height} facts, {questions.height} questions, shards {[str(f) for f in files]}")
     parts = []
-    for run in LADDER + TARGETS:
+    for run in ladder + TARGETS:
         config, out_dir, scored = run.config(seed), folder / "runs" / run.name, folder / "scores" / f"{run.name}.parquet"
         if scored.is_file():  # a resumed generation keeps the runs it already scored
             parts.append(pl.read_parquet(scored))
@@ -170,7 +189,7 @@ def generate(folder: Path, report=print, seed: int = 0) -> tuple[pl.DataFrame, p
     return pl.concat(parts), frequency
 
 
-def load_or_generate(cache: Path | None, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
+def load_or_generate(cache: Path | None, seed: int = 0, ladder: tuple[Run, ...] = LADDER) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The scored checkpoints and the frequency table: from `cache` (and its
     ``.frequency.parquet`` sibling) when both exist, else generated with `seed` (and written
     there). A cache does not record its seed: keep one cache file per seed."""
@@ -178,7 +197,7 @@ def load_or_generate(cache: Path | None, seed: int = 0) -> tuple[pl.DataFrame, p
     if cache and cache.is_file() and frequency_cache.is_file():
         return pl.read_parquet(cache), pl.read_parquet(frequency_cache)
     with tempfile.TemporaryDirectory(prefix="forecast-tokens-") as folder:
-        scores, frequency = generate(Path(folder), seed=seed)
+        scores, frequency = generate(Path(folder), seed=seed, ladder=ladder)
     if cache:
         scores.write_parquet(cache)
         frequency.write_parquet(frequency_cache)
@@ -217,9 +236,9 @@ def checkpoints_of(scores: pl.DataFrame) -> pl.DataFrame:
     return scores.group_by("model").agg(pl.col("params", "tokens", "run_id", "run_tokens").first()).sort("params", "tokens")
 
 
-def judge_before_training(scores: pl.DataFrame, frequency: pl.DataFrame, corpus_tokens: int, intervals: list[bool]) -> list[bool]:
+def judge_before_training(scores: pl.DataFrame, frequency: pl.DataFrame, corpus_tokens: int, intervals: list[bool], ladder_runs: tuple[Run, ...]) -> list[bool]:
     """Target 1: both target runs forecast from the ladder alone, then judged."""
-    ladder = scores.filter(pl.col("run_id").is_in([run.name for run in LADDER]))
+    ladder = scores.filter(pl.col("run_id").is_in([run.name for run in ladder_runs]))
     forecaster = TokensForecaster(generations=TEMPLATES).fit(frequency, ladder, corpus_tokens=corpus_tokens)
     finals = ladder.filter(pl.col("tokens") == pl.col("run_tokens"))
     params_only = ProxyForecaster(generations=TEMPLATES).fit(frequency, finals.select(PROXY_COLUMNS))
@@ -260,14 +279,14 @@ def judge_before_training(scores: pl.DataFrame, frequency: pl.DataFrame, corpus_
     return results
 
 
-def judge_during_training(scores: pl.DataFrame, frequency: pl.DataFrame, corpus_tokens: int, intervals: list[bool]) -> list[bool]:
+def judge_during_training(scores: pl.DataFrame, frequency: pl.DataFrame, corpus_tokens: int, intervals: list[bool], ladder_runs: tuple[Run, ...]) -> list[bool]:
     """Target 2: the 4x run's final checkpoint forecast at 25% and 50% of the run."""
     run = TARGETS[-1]
     checkpoints = checkpoints_of(scores)
     final = checkpoints.filter(pl.col("model") == run.name).row(0, named=True)
     own = checkpoints.filter((pl.col("run_id") == run.name) & (pl.col("model") != run.name)).sort("tokens")
-    largest_proxy = checkpoints.filter(pl.col("run_id") == LADDER[-1].name, pl.col("tokens") == pl.col("run_tokens"))["model"][0]
-    ladder = scores.filter(pl.col("run_id").is_in([ladder_run.name for ladder_run in LADDER]))
+    largest_proxy = checkpoints.filter(pl.col("run_id") == ladder_runs[-1].name, pl.col("tokens") == pl.col("run_tokens"))["model"][0]
+    ladder = scores.filter(pl.col("run_id").is_in([ladder_run.name for ladder_run in ladder_runs]))
     print(f"\n=== during the run: {run.name}'s final checkpoint ({final['tokens']:,} tokens) from the ladder and its own checkpoints so far")
     print(f"{'at':>4} {'actual':>7} {'forecast [80%]':>24} {'error':>7} {'R2':>7} {'R2 largest proxy':>16} {'R2 own latest':>13} {'mean own latest':>15}")
     results = []
@@ -332,6 +351,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=None, help="parquet of scored checkpoints to reuse, written when missing")
     parser.add_argument("--seed", type=int, default=0, help="world and training seed of generated data (0: the documented figures)")
+    parser.add_argument(
+        "--ladder", choices=sorted(LADDERS), default="ratio", help="the ladder design (ratio: the benchmark's; the others: docs/forecast_tokens.md)"
+    )
     parser.add_argument("--reference", type=Path, default=Path("../shared/reference/smi/merge_outputs.parquet"))
     # One thread: on a shared 2-core machine two threads per process oversubscribe the cores
     # and ran 2-7x slower per step (measured on this machine while others trained).
@@ -339,14 +361,15 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    scores, frequency = load_or_generate(args.cache, args.seed)
+    ladder = LADDERS[args.ladder]
+    scores, frequency = load_or_generate(args.cache, args.seed, ladder)
     corpus_tokens = int(scores["corpus_tokens"][0])
     print(f"data ready after {time.perf_counter() - started:.0f} s: {scores['model'].n_unique()} checkpoints, "
           f"{frequency.height} facts, corpus {corpus_tokens:,} tokens")  # fmt: skip
     print(checkpoints_of(scores).with_columns(mean_acc=pl.col("model").map_elements(lambda m: scores.filter(pl.col("model") == m)["acc"].mean(), pl.Float64)))
     intervals: list[bool] = []
-    results = judge_before_training(scores, frequency, corpus_tokens, intervals)
-    results += judge_during_training(scores, frequency, corpus_tokens, intervals)
+    results = judge_before_training(scores, frequency, corpus_tokens, intervals, ladder)
+    results += judge_during_training(scores, frequency, corpus_tokens, intervals, ladder)
     share = sum(intervals) / len(intervals)
     print()
     results.append(check(f"80% interval coverage in {COVERAGE_RANGE}", COVERAGE_RANGE[0] <= share <= COVERAGE_RANGE[1],
