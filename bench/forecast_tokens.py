@@ -114,10 +114,13 @@ LADDER = (  # the benchmark's ladder: three sizes, every run in batches of BATCH
     Run("ladder-98k", _shape(2, 64), 2.5e-3, LADDER_TOKENS_PER_PARAM),
     Run("ladder-147k", _shape(3, 64), 2e-3, LADDER_TOKENS_PER_PARAM),
 )
-# Two other ladder designs, tried to see whether the before-training misses come from the
-# ladder (docs/forecast_tokens.md): seven sizes between 25k and 147k in the same batches,
-# and the sizes from 38k up each trained in the target-1x run's number of steps, so the batch
-# grows with the size (the target-1x run itself keeps its batch of 32 under that rule).
+# Other ladder designs, tried to see whether the before-training misses come from the ladder
+# (docs/forecast_tokens.md): seven sizes between 25k and 147k in the same batches; the sizes
+# from 38k up each trained in the target-1x run's number of steps, so the batch grows with the
+# size (the target-1x run itself keeps its batch of 32 under that rule); and the same sizes
+# each on the target-1x run's tokens in the same batches, as the built-in default ladder trains
+# (one token budget, not one ratio): the target-1x run is then the ladder's recipe at twice its
+# largest size, and the 4x run 4x those tokens.
 DENSE_LADDER = tuple(sorted(LADDER + (
     Run("ladder-25k", _shape(2, 32), 3e-3, LADDER_TOKENS_PER_PARAM),
     Run("ladder-55k", _shape(2, 48), 2.8e-3, LADDER_TOKENS_PER_PARAM),
@@ -125,7 +128,10 @@ DENSE_LADDER = tuple(sorted(LADDER + (
     Run("ladder-113k", _shape(3, 56), 2.2e-3, LADDER_TOKENS_PER_PARAM),
 ), key=lambda run: run.non_embedding_params))  # fmt: skip
 EQUAL_STEPS_LADDER = tuple(with_steps(run, TARGETS[0].config().max_steps) for run in DENSE_LADDER[1:])
-LADDERS = {"ratio": LADDER, "dense": DENSE_LADDER, "equal-steps": EQUAL_STEPS_LADDER}
+FIXED_TOKENS_LADDER = tuple(
+    replace(run, tokens_per_param=TARGETS[0].tokens_per_param * TARGETS[0].non_embedding_params / run.non_embedding_params) for run in DENSE_LADDER[1:]
+)
+LADDERS = {"ratio": LADDER, "dense": DENSE_LADDER, "equal-steps": EQUAL_STEPS_LADDER, "fixed-tokens": FIXED_TOKENS_LADDER}
 SCORE_SCHEMA = {
     "model": pl.Utf8, "params": pl.Int64, "idx": pl.Int64, "acc": pl.Float64, "tokens": pl.Int64,
     "run_id": pl.Utf8, "run_tokens": pl.Int64, "step": pl.Int64,
