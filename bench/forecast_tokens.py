@@ -84,9 +84,14 @@ class Run:
     def non_embedding_params(self) -> int:
         return 12 * self.model.n_layer * self.model.n_embd**2
 
+    @property
+    def tokens(self) -> float:
+        """The tokens the run is planned for."""
+        return self.tokens_per_param * self.non_embedding_params
+
     def config(self, seed: int = 0) -> TrainConfig:
         tokens_per_step = self.batch_size * BLOCK_SIZE
-        max_steps = max(40, round(self.tokens_per_param * self.non_embedding_params / tokens_per_step))
+        max_steps = max(40, round(self.tokens / tokens_per_step))
         every = round(max_steps * self.checkpoints_at[0]) if self.checkpoints_at else 0
         return TrainConfig(
             model=self.model, max_steps=max_steps, batch_size=self.batch_size, learning_rate=self.learning_rate,
@@ -101,7 +106,7 @@ def _shape(n_layer: int, n_embd: int) -> ModelConfig:
 
 def with_steps(run: Run, steps: int) -> Run:
     """`run` with the batch that trains its tokens in about `steps` optimizer steps."""
-    return replace(run, batch_size=max(1, round(run.tokens_per_param * run.non_embedding_params / (steps * BLOCK_SIZE))))
+    return replace(run, batch_size=max(1, round(run.tokens / (steps * BLOCK_SIZE))))
 
 
 TARGET_MODEL = _shape(6, 64)  # 295k non-embedding parameters: 2x the ladder's largest
@@ -128,9 +133,7 @@ DENSE_LADDER = tuple(sorted(LADDER + (
     Run("ladder-113k", _shape(3, 56), 2.2e-3, LADDER_TOKENS_PER_PARAM),
 ), key=lambda run: run.non_embedding_params))  # fmt: skip
 EQUAL_STEPS_LADDER = tuple(with_steps(run, TARGETS[0].config().max_steps) for run in DENSE_LADDER[1:])
-FIXED_TOKENS_LADDER = tuple(
-    replace(run, tokens_per_param=TARGETS[0].tokens_per_param * TARGETS[0].non_embedding_params / run.non_embedding_params) for run in DENSE_LADDER[1:]
-)
+FIXED_TOKENS_LADDER = tuple(replace(run, tokens_per_param=TARGETS[0].tokens / run.non_embedding_params) for run in DENSE_LADDER[1:])
 LADDERS = {"ratio": LADDER, "dense": DENSE_LADDER, "equal-steps": EQUAL_STEPS_LADDER, "fixed-tokens": FIXED_TOKENS_LADDER}
 SCORE_SCHEMA = {
     "model": pl.Utf8, "params": pl.Int64, "idx": pl.Int64, "acc": pl.Float64, "tokens": pl.Int64,
