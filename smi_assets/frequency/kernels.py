@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 from smi_assets.corpus.json_scan import scan_json_lines, string_views
-from smi_assets.frequency.word_trie import EDGE, FINAL
+from smi_assets.frequency.word_trie import EDGE, FINAL, ONE_WORD, TWO_WORDS
 
 # Bytes are hashed by h = (h + byte + 1) * _MULTIPLIER (mod 2**64): one multiplication a byte,
 # and the high bits, which the bitset uses, depend on every byte.
@@ -25,10 +25,13 @@ _MIX = np.uint64(0xFF51AFD7ED558CCD)
 _MIX_AGAIN = np.uint64(0xC4CEB9FE1A85EC53)
 _EDGE = np.uint64(EDGE)
 _FINAL = np.uint64(FINAL)
+_ONE_WORD = np.uint64(ONE_WORD)
+_TWO_WORDS = np.uint64(TWO_WORDS)
 _SPACE = 32
 
 SIGNATURES = {
     "insert_keys": "void(i8[::1], u8[::1], i8[::1], i8[::1], i8[::1], u1[::1], i8[:, ::1], u8[::1], i8)",
+    "insert_openings": "void(u1[::1], i8[::1], i8[::1], i8[::1], i8[::1], u8[::1], i8)",
     "find_paper": "Tuple((u4[::1], i8[::1]))(u1[::1], i8[::1], i8, i8[:, ::1], u1[::1], u8[::1], i8)",
     "find_words": "Tuple((u4[::1], i8[::1]))(u1[::1], i8[::1], i8, u1[::1], i4[::1], i8[:, ::1], u1[::1], u8[::1], i8)",
     "count_cooccurrences": "i8[::1](i8[::1], i8[::1], i8[::1], i8[::1], i8)",
@@ -73,17 +76,37 @@ def _home_slot(keyed, mask):
     return np.int64((keyed * _MIX) >> np.uint64(32)) & mask
 
 
+@numba.njit(cache=True, inline="always")
+def _bytes_hash(data, start, end):
+    hash_ = _HASH_START
+    for position in range(start, end):
+        hash_ = _step(hash_, data[position])
+    return hash_
+
+
+@numba.njit(cache=True, inline="always")
+def _opening_key(first_hash, second_hash):
+    """The bitset key of a word-mode pattern's opening: its only word (`second_hash` 0), or its
+    first two words (`second_hash` made odd, so never 0). Not in the table: the bitset only
+    tells `find_words` which words that start a pattern's first edge need looking up."""
+    if second_hash == 0:
+        return _keyed(first_hash, _salt(0, _ONE_WORD))
+    return _keyed(second_hash ^ (first_hash * _MIX), _salt(0, _TWO_WORDS))
+
+
+@numba.njit(cache=True, inline="always")
+def _set_bits(bits, keyed, bits_shift):
+    first_bit, second_bit = _bloom_bits(keyed, bits_shift)
+    bits[first_bit >> np.uint64(6)] |= np.uint64(1) << (first_bit & np.uint64(63))
+    bits[second_bit >> np.uint64(6)] |= np.uint64(1) << (second_bit & np.uint64(63))
+
+
 @numba.njit(cache=True)
 def insert_keys(nodes, kinds, starts, lengths, values, key_bytes, slots, bits, bits_shift):
     mask = len(slots) - 1
     for key in range(len(nodes)):
-        hash_ = _HASH_START
-        for position in range(starts[key], starts[key] + lengths[key]):
-            hash_ = _step(hash_, key_bytes[position])
-        keyed = _keyed(hash_, _salt(nodes[key], kinds[key]))
-        first_bit, second_bit = _bloom_bits(keyed, bits_shift)
-        bits[first_bit >> np.uint64(6)] |= np.uint64(1) << (first_bit & np.uint64(63))
-        bits[second_bit >> np.uint64(6)] |= np.uint64(1) << (second_bit & np.uint64(63))
+        keyed = _keyed(_bytes_hash(key_bytes, starts[key], starts[key] + lengths[key]), _salt(nodes[key], kinds[key]))
+        _set_bits(bits, keyed, bits_shift)
         slot = _home_slot(keyed, mask)
         while slots[slot, 0] != 0:
             slot = (slot + 1) & mask
@@ -91,6 +114,21 @@ def insert_keys(nodes, kinds, starts, lengths, values, key_bytes, slots, bits, b
         slots[slot, 1] = (nodes[key] << 8) | np.int64(kinds[key])
         slots[slot, 2] = (starts[key] << 24) | lengths[key]
         slots[slot, 3] = values[key]
+
+
+@numba.njit(cache=True)
+def insert_openings(key_bytes, starts, lengths, first_key, second_key, bits, bits_shift):
+    """Set the bits of each word-mode pattern's opening (`_opening_key`): its first word is
+    the bytes of key ``first_key[pattern]`` (as `insert_keys` stores them), its second those of
+    ``second_key[pattern]``, or none where that is -1."""
+    for pattern in range(len(first_key)):
+        key = first_key[pattern]
+        first_hash = _bytes_hash(key_bytes, starts[key], starts[key] + lengths[key])
+        second_hash = np.uint64(0)
+        key = second_key[pattern]
+        if key >= 0:
+            second_hash = _bytes_hash(key_bytes, starts[key], starts[key] + lengths[key]) | np.uint64(1)
+        _set_bits(bits, _opening_key(first_hash, second_hash), bits_shift)
 
 
 @numba.njit(cache=True, inline="always")
@@ -261,6 +299,16 @@ def find_words(data, offsets, n_patterns, word_characters, node_pattern, slots, 
         n_unit = 0
         for first in range(n_words):
             salt = root_edge_salt
+            # The trie is walked from this word only where some pattern opens with it (the
+            # root edge's bits; most words fail here) and is either this word alone or opens
+            # with it and the next word: most words that open a pattern ("The", "New") are
+            # followed by none of its second words, and this skips their table lookups.
+            if not _in_bitset(bits, _keyed(word_hash[first], salt), bits_shift):
+                continue
+            if not _in_bitset(bits, _opening_key(word_hash[first], np.uint64(0)), bits_shift) and not (
+                first + 1 < n_words and _in_bitset(bits, _opening_key(word_hash[first], word_hash[first + 1] | np.uint64(1)), bits_shift)
+            ):
+                continue
             node = 0
             for word in range(first, n_words):
                 keyed = _keyed(word_hash[word], salt)
