@@ -15,7 +15,8 @@ import pytest
 
 from smi_assets.cli import main as smi_main
 from smi_assets.common.errors import InputError
-from smi_assets.corpus.sources import iter_documents, read_documents, write_shard_documents
+from smi_assets.corpus import sources
+from smi_assets.corpus.sources import iter_documents, iter_text_spans, read_documents, write_shard_documents
 from smi_assets.frequency.counting import (
     FREQUENCY_COLUMNS,
     SHARD_COUNTS_FILE,
@@ -316,6 +317,38 @@ def test_streamed_file_counts_equal_whole_file_counts(tmp_path: Path):
             counts, n_skipped = count_documents_file(path, triples, config, on_error="skip", batch_rows=batch_rows, batch_bytes=batch_bytes, counter=counter)
             assert n_skipped == n_bad
             assert sum_shard_counts([counts], triples).equals(expected), (config, batch_rows, batch_bytes)
+
+
+def test_text_spans_are_the_texts_the_documents_reader_gives(tmp_path: Path, monkeypatch):
+    path = tmp_path / "corpus.jsonl"
+    _, n_bad = corpus_with_bad_lines(path, seed=7, n_documents=200, n_triples=5)
+    expected = read_documents(path, on_error="skip")
+    for chunk_bytes in (64, 1000, 1 << 20):  # down to a chunk a line
+        monkeypatch.setattr(sources, "_JSON_CHUNK_BYTES", chunk_bytes)
+        spans = list(iter_text_spans(path, on_error="skip"))
+        texts = [bytes(part.data[start:end]).decode() for part in spans for start, end in zip(part.starts, part.ends)]
+        assert texts == expected.frame["text"].to_list(), chunk_bytes
+        assert sum(part.n_skipped for part in spans) == n_bad, chunk_bytes
+        assert len(spans) > 100 if chunk_bytes == 64 else len(spans) >= 1
+    parquet = tmp_path / "corpus.parquet"
+    expected.frame.write_parquet(parquet)
+    with pytest.raises(InputError, match="from JSON lines"):
+        next(iter_text_spans(parquet))
+
+
+def test_counts_of_text_spans_equal_counts_of_strings(tmp_path: Path, monkeypatch):
+    path = tmp_path / "corpus.jsonl"
+    triples, _ = corpus_with_bad_lines(path, seed=11, n_documents=150, n_triples=25)
+    whole = read_documents(path, on_error="skip").frame
+    monkeypatch.setattr(sources, "_JSON_CHUNK_BYTES", 300)
+    spans = list(iter_text_spans(path, on_error="skip"))
+    assert len(spans) > 10
+    for config in (CountConfig(), CountConfig(match_mode="paper")):
+        expected = count_corpus([whole], triples, config)
+        assert expected["N_so"].sum() > 0, config
+        assert sum_shard_counts([TripleCounter.build(triples, config).count(spans)], triples).equals(expected), config
+    with pytest.raises(ValueError, match="document units, case-sensitive"):
+        TripleCounter.build(triples, CountConfig(unit="sentence")).count(spans)
 
 
 def test_shard_parquet_written_and_counted_in_batches_equals_whole_file(tmp_path: Path):

@@ -307,20 +307,44 @@ class _TextBatch:
         return LoadResult(pl.select(doc_id.alias("doc_id"), texts), self.skipped)
 
 
-def _iter_json_lines_fast(path: Path, text_field: str, on_error: OnError, batch_rows: int, batch_bytes: int) -> Iterator[LoadResult]:
-    """The documents of a JSON-lines file without an id field, a chunk of lines at a time: the
+@dataclass(frozen=True, eq=False)
+class TextSpans:
+    """Texts as UTF-8 bytes where they lie: text i is ``data[starts[i]:ends[i]]`` (int64,
+    contiguous), and the bad records skipped among them."""
+
+    data: np.ndarray  # uint8
+    starts: np.ndarray
+    ends: np.ndarray
+    n_skipped: int
+
+
+@dataclass(frozen=True, eq=False)
+class _JsonChunk:
+    """One chunk of whole lines read by the JSON-lines fast path, its texts found in place."""
+
+    chunk: np.ndarray  # the bytes read (a decoded text with escapes is written over its line)
+    lines_before: int  # lines in earlier chunks
+    line_start: np.ndarray  # where each line starts and ends (up to a bad line being raised)
+    line_end: np.ndarray
+    kept: np.ndarray  # the lines with a text, in order
+    text_start: np.ndarray  # where the text of each kept line starts and ends
+    text_end: np.ndarray
+    skipped: np.ndarray  # the bad lines skipped
+
+
+def _json_chunks(path: Path, text_field: str, on_error: OnError) -> Iterator[_JsonChunk]:
+    """The texts of a JSON-lines file without an id field, a chunk of lines at a time: the
     compiled scan (:mod:`smi_assets.corpus.json_scan`) finds the text of every plain line, and
-    only the others are read one by one by :func:`_exact_line`, so the documents, errors and
-    batches are those of :func:`_iter_json_lines_exact`. The batch's texts are Arrow string
-    views into the chunk's own buffer: no Python object a line, and no copy of the texts."""
+    only the others are read one by one by :func:`_exact_line`, so texts and errors are those
+    of :func:`_iter_json_lines_exact`. A bad line raised on is raised after the chunk of the
+    lines before it; an empty file raises at the end."""
     from smi_assets.frequency.compiled_kernels import compiled_kernels  # built with the counting kernels
 
     kernels = compiled_kernels()
     key = np.frombuffer(bytearray(text_field.encode()), dtype=np.uint8)
     opener = gzip.open if path.name.endswith(".gz") else open
     seen = _SeenIds(path, tracked=False)
-    batch = _TextBatch()
-    lines_before = n_records = 0  # lines in earlier chunks; documents and skipped records in earlier batches
+    lines_before = n_records = 0  # lines in earlier chunks; their texts and skipped records
     with opener(path, "rb") as handle:
         # Read, not mapped: a file truncated while mapped kills the process (SIGBUS), and
         # reading costs 0.02 s per 100 MB more.
@@ -337,8 +361,8 @@ def _iter_json_lines_fast(path: Path, text_field: str, on_error: OnError, batch_
                     read = _exact_line(raw, path, lines_before + line + 1, text_field, None, seen)
                 except InputError as bad:
                     if on_error == "raise":
-                        error = bad  # raised once the lines before it are batched, as the line-by-line reader does
-                        line_end, text_start, text_end, keep = line_end[:line], text_start[:line], text_end[:line], keep[:line]
+                        error = bad  # raised once the lines before it are yielded, as the line-by-line reader does
+                        line_start, line_end, text_start, text_end, keep = line_start[:line], line_end[:line], text_start[:line], text_end[:line], keep[:line]
                         break
                     skipped.append(line)
                     continue
@@ -351,30 +375,59 @@ def _iter_json_lines_fast(path: Path, text_field: str, on_error: OnError, batch_
                 text_start[line], text_end[line] = start, start + len(encoded)
                 keep[line] = True
             kept = np.flatnonzero(keep)
-            views = kernels.string_views(chunk, np.ascontiguousarray(text_start[kept]), np.ascontiguousarray(text_end[kept]))
-            sizes = np.cumsum(line_end[kept] - line_start[kept])
-            skipped_lines = np.asarray(skipped, dtype=np.int64)
-            first, last_cut = 0, 0  # the next kept line to batch; the first line of the open batch in this chunk
-            while first < len(kept):
-                before = sizes[first - 1] if first else 0
-                last = min(first + batch_rows - batch.rows - 1, int(np.searchsorted(sizes, before + batch_bytes - batch.bytes)))
-                if last >= len(kept):
-                    break
-                batch.add(lines_before + kept[first : last + 1] + 1, views[16 * first : 16 * (last + 1)], chunk, int(sizes[last] - before))
-                batch.skipped += int(np.count_nonzero((skipped_lines >= last_cut) & (skipped_lines < kept[last])))
-                yield batch.result(path.stem)
-                n_records += batch.rows + batch.skipped
-                batch = _TextBatch()
-                first, last_cut = last + 1, int(kept[last]) + 1
-            if first < len(kept):
-                before = sizes[first - 1] if first else 0
-                batch.add(lines_before + kept[first:] + 1, views[16 * first :], chunk, int(sizes[-1] - before))
-            batch.skipped += int(np.count_nonzero(skipped_lines >= last_cut))
+            n_records += len(kept) + len(skipped)
+            yield _JsonChunk(
+                chunk, lines_before, line_start, line_end, kept,
+                np.ascontiguousarray(text_start[kept]), np.ascontiguousarray(text_end[kept]), np.asarray(skipped, dtype=np.int64),
+            )  # fmt: skip
             if error is not None:
                 raise error
             lines_before += len(line_end)
-    if n_records + batch.rows + batch.skipped == 0:
+    if n_records == 0:
         raise InputError(path, "the file is empty: no documents")
+
+
+def iter_text_spans(path: str | Path, *, text_field: str = "text", on_error: OnError = "raise") -> Iterator[TextSpans]:
+    """The texts of a JSON-lines file (without an id field) as :func:`iter_documents` reads
+    them, a chunk of about 8 MB at a time, as bytes in the buffer they were read into: no
+    string column is built and nothing is copied (what `smi count` reads, 0.1 CPU s less per
+    100 MB than :func:`iter_documents`). Errors as :func:`iter_documents`."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such file")
+    if not path.name.lower().endswith(JSON_LINES_SUFFIXES):
+        raise InputError(path, f"text spans are read from JSON lines ({', '.join(JSON_LINES_SUFFIXES)}) only")
+    for part in _json_chunks(path, text_field, on_error):
+        yield TextSpans(part.chunk, part.text_start, part.text_end, len(part.skipped))
+
+
+def _iter_json_lines_fast(path: Path, text_field: str, on_error: OnError, batch_rows: int, batch_bytes: int) -> Iterator[LoadResult]:
+    """The documents of a JSON-lines file without an id field (:func:`_json_chunks`) in
+    batches. A batch's texts are Arrow string views into the chunks' own buffers: no Python
+    object a line, and no copy of the texts."""
+    from smi_assets.frequency.compiled_kernels import compiled_kernels  # built with the counting kernels
+
+    kernels = compiled_kernels()
+    batch = _TextBatch()
+    for part in _json_chunks(path, text_field, on_error):
+        kept, chunk, skipped_lines = part.kept, part.chunk, part.skipped
+        views = kernels.string_views(chunk, part.text_start, part.text_end)
+        sizes = np.cumsum(part.line_end[kept] - part.line_start[kept])
+        first, last_cut = 0, 0  # the next kept line to batch; the first line of the open batch in this chunk
+        while first < len(kept):
+            before = sizes[first - 1] if first else 0
+            last = min(first + batch_rows - batch.rows - 1, int(np.searchsorted(sizes, before + batch_bytes - batch.bytes)))
+            if last >= len(kept):
+                break
+            batch.add(part.lines_before + kept[first : last + 1] + 1, views[16 * first : 16 * (last + 1)], chunk, int(sizes[last] - before))
+            batch.skipped += int(np.count_nonzero((skipped_lines >= last_cut) & (skipped_lines < kept[last])))
+            yield batch.result(path.stem)
+            batch = _TextBatch()
+            first, last_cut = last + 1, int(kept[last]) + 1
+        if first < len(kept):
+            before = sizes[first - 1] if first else 0
+            batch.add(part.lines_before + kept[first:] + 1, views[16 * first :], chunk, int(sizes[-1] - before))
+        batch.skipped += int(np.count_nonzero(skipped_lines >= last_cut))
     if batch.rows or batch.skipped:
         yield batch.result(path.stem)
 

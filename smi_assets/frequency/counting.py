@@ -22,7 +22,7 @@ import polars as pl
 
 from smi_assets.common.errors import OnError
 from smi_assets.common.storage import write_parquet_atomic
-from smi_assets.corpus.sources import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, iter_documents
+from smi_assets.corpus.sources import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ROWS, JSON_LINES_SUFFIXES, TextSpans, iter_documents, iter_text_spans
 from smi_assets.frequency.compiled_kernels import compiled_kernels
 from smi_assets.frequency.matching import (
     CasePolicy,
@@ -167,17 +167,29 @@ class TripleCounter:
             triple_pairs=triple_codes.join(pairs, on=["subj_code", "obj_code"]).select(pl.col("idx").cast(pl.Int64), "pair"),
         )
 
-    def count(self, batches: Iterable[pl.DataFrame | pl.Series]) -> ShardCounts:
+    @property
+    def reads_spans(self) -> bool:
+        """Whether :meth:`count` takes documents as :class:`TextSpans`: each document one unit,
+        matched as it is written (``unit="document"``, case-sensitive)."""
+        return self.config.unit == "document" and self.config.case == "sensitive"
+
+    def count(self, batches: Iterable[pl.DataFrame | pl.Series | TextSpans]) -> ShardCounts:
         """The counts of one shard given as batches of documents (frames with a ``text``
-        column, or text series)."""
+        column, text series, or, where :attr:`reads_spans`, texts as bytes)."""
         n_units = 0
         entity_units = np.zeros(len(self.names), dtype=np.int64)
         pair_units = np.zeros(self.pairs.n_pairs, dtype=np.int64)
         for batch in batches:
-            texts = batch if isinstance(batch, pl.Series) else _texts_of(batch)
-            units = split_units(texts, self.config.unit, self.config.window_tokens)
-            n_units += len(units)
-            found = self.matcher.find(units)
+            if isinstance(batch, TextSpans):
+                if not self.reads_spans:
+                    raise ValueError(f"documents as bytes are counted with document units, case-sensitive, not {self.config.label}")
+                n_units += len(batch.starts)
+                found = self.matcher.find_in_buffers(batch.data, batch.starts, batch.ends)
+            else:
+                texts = batch if isinstance(batch, pl.Series) else _texts_of(batch)
+                units = split_units(texts, self.config.unit, self.config.window_tokens)
+                n_units += len(units)
+                found = self.matcher.find(units)
             if found.is_empty():
                 continue
             unit, entity = found.get_column("unit").to_numpy(), found.get_column("entity").to_numpy()
@@ -235,14 +247,24 @@ def count_documents_file(
 ) -> tuple[ShardCounts, int]:
     """Count one corpus file (JSON lines or Parquet, as :func:`iter_documents` reads it) in
     batches; returns its counts and the number of bad records skipped. `counter` reuses the
-    prepared triples across files (it must have been built for `config`)."""
+    prepared triples across files (it must have been built for `config`). JSON lines without
+    an id field, counted by document and case-sensitive (`smi count`'s default), are read as
+    :func:`~smi_assets.corpus.sources.iter_text_spans` gives them, in chunks of about 8 MB
+    whatever `batch_rows` and `batch_bytes` say."""
     counter = counter or TripleCounter.build(triples, config)
     if counter.config != config:
         raise ValueError(f"the counter was built for {counter.config.label}, not {config.label}")
     n_skipped = 0
 
-    def texts() -> Iterator[pl.Series]:
+    def texts() -> Iterator[pl.Series | TextSpans]:
         nonlocal n_skipped
+        if id_field is None and counter.reads_spans and str(path).lower().endswith(JSON_LINES_SUFFIXES):
+            # The texts where they were read, in chunks of about 8 MB: the same documents
+            # without building a string column (0.1 CPU s per 100 MB less).
+            for spans in iter_text_spans(path, text_field=text_field, on_error=on_error):
+                n_skipped += spans.n_skipped
+                yield spans
+            return
         batches = iter_documents(path, text_field=text_field, id_field=id_field, on_error=on_error, batch_rows=batch_rows, batch_bytes=batch_bytes)
         for batch in batches:
             n_skipped += batch.n_skipped

@@ -32,8 +32,8 @@ _SPACE = 32
 SIGNATURES = {
     "insert_keys": "void(i8[::1], u8[::1], i8[::1], i8[::1], i8[::1], u1[::1], i8[:, ::1], u8[::1], i8)",
     "insert_openings": "void(u1[::1], i8[::1], i8[::1], i8[::1], i8[::1], u8[::1], i8)",
-    "find_paper": "Tuple((u4[::1], i8[::1]))(u1[::1], i8[::1], i8, i8[:, ::1], u1[::1], u8[::1], i8)",
-    "find_words": "Tuple((u4[::1], i8[::1]))(u1[::1], i8[::1], i8, u1[::1], i4[::1], i8[:, ::1], u1[::1], u8[::1], i8)",
+    "find_paper": "Tuple((u4[::1], i8[::1]))(u1[::1], i8[::1], i8[::1], i8, i8[:, ::1], u1[::1], u8[::1], i8)",
+    "find_words": "Tuple((u4[::1], i8[::1]))(u1[::1], i8[::1], i8[::1], i8, u1[::1], i4[::1], i8[:, ::1], u1[::1], u8[::1], i8)",
     "count_cooccurrences": "i8[::1](i8[::1], i8[::1], i8[::1], i8[::1], i8)",
     # The JSON-lines fast path's (smi_assets.corpus.json_scan), compiled into the same module.
     "scan_json_lines": "Tuple((i8[::1], i8[::1], i8[::1]))(u1[::1], u1[::1])",
@@ -181,17 +181,17 @@ def _keep(unit, unit_patterns, n_unit, found_unit, found_pattern, n_found):
 
 
 @numba.njit(cache=True, nogil=True)
-def find_paper(data, offsets, n_patterns, slots, key_bytes, bits, bits_shift):
+def find_paper(data, starts, ends, n_patterns, slots, key_bytes, bits, bits_shift):
     last_unit = np.full(n_patterns, -1, dtype=np.int64)  # the last unit each pattern was found in
     unit_patterns = np.empty(n_patterns, dtype=np.int64)  # one unit's distinct patterns
     found_unit = np.empty(1024, dtype=np.uint32)
     found_pattern = np.empty(1024, dtype=np.int64)
     n_found = 0
     root_final_salt, root_edge_salt = _salt(0, _FINAL), _salt(0, _EDGE)
-    for unit in range(len(offsets) - 1):
+    for unit in range(len(starts)):
         n_unit = 0
-        end = offsets[unit + 1]
-        anchor = offsets[unit]
+        end = ends[unit]
+        anchor = starts[unit]
         while anchor < end and data[anchor] != _SPACE:
             anchor += 1
         while anchor < end:  # a match may start at the word after each space
@@ -250,7 +250,7 @@ def _code_point(data, position):
 
 
 @numba.njit(cache=True, nogil=True)
-def find_words(data, offsets, n_patterns, word_characters, node_pattern, slots, key_bytes, bits, bits_shift):
+def find_words(data, starts, ends, n_patterns, word_characters, node_pattern, slots, key_bytes, bits, bits_shift):
     last_unit = np.full(n_patterns, -1, dtype=np.int64)
     unit_patterns = np.empty(n_patterns, dtype=np.int64)
     found_unit = np.empty(1024, dtype=np.uint32)
@@ -262,8 +262,8 @@ def find_words(data, offsets, n_patterns, word_characters, node_pattern, slots, 
     word_end = np.empty(1024, dtype=np.int64)
     word_hash = np.empty(1024, dtype=np.uint64)
     root_edge_salt = _salt(0, _EDGE)
-    for unit in range(len(offsets) - 1):
-        position, end = offsets[unit], offsets[unit + 1]
+    for unit in range(len(starts)):
+        position, end = starts[unit], ends[unit]
         if (end - position + 1) // 2 > len(word_start):
             word_start = np.empty(end - position, dtype=np.int64)
             word_end = np.empty(end - position, dtype=np.int64)

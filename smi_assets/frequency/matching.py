@@ -149,11 +149,23 @@ class EntityMatcher:
         """The distinct (``unit``, ``entity``) pairs where the unit mentions the entity, in
         unit order; ``unit`` is the row number in `units`."""
         if self.search_patterns.is_empty() or units.is_empty():
-            return pl.DataFrame(schema={"unit": pl.UInt32, "entity": self.pattern_entities.schema["entity"]})
+            return self._entities(np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.int64))
         texts = units.fill_null("")
         if self.case == "insensitive":
             texts = texts.str.to_lowercase()
-        unit, pattern = self.trie.find(texts)
+        return self._entities(*self.trie.find(texts))
+
+    def find_in_buffers(self, data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pl.DataFrame:
+        """:meth:`find` on units given as UTF-8 bytes, unit i ``data[starts[i]:ends[i]]``
+        (:meth:`WordTrie.find_in_buffers`), matched as they are: case-sensitive only."""
+        if self.case != "sensitive":
+            raise ValueError("units given as bytes are matched as they are; case-insensitive matching needs find()")
+        if self.search_patterns.is_empty() or len(starts) == 0:
+            return self._entities(np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.int64))
+        return self._entities(*self.trie.find_in_buffers(data, starts, ends))
+
+    def _entities(self, unit: np.ndarray, pattern: np.ndarray) -> pl.DataFrame:
+        """The distinct (unit, entity) pairs of the trie's distinct (unit, pattern) pairs."""
         matches = pl.DataFrame({"unit": unit, "pattern": pattern.astype(np.uint32)})
         if self.entity_by_code is not None:
             found = pl.DataFrame({"unit": matches.get_column("unit"), "entity": self.entity_by_code.gather(matches.get_column("pattern"))})

@@ -189,15 +189,17 @@ class WordTrie:
     def find(self, units: pl.Series) -> tuple[np.ndarray, np.ndarray]:
         """The distinct (unit, pattern) pairs where the unit contains the pattern, in unit
         order: two arrays, the unit's row in `units` and the pattern's number."""
-        return self.find_in_buffers(*_utf8_buffers(units))
+        data, offsets = _utf8_buffers(units)
+        return self.find_in_buffers(data, offsets[:-1], offsets[1:])
 
-    def find_in_buffers(self, data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`find` on the units' UTF-8 bytes back to back (`data`, uint8) and where each
-        starts (`offsets`, int64, one more than units)."""
+    def find_in_buffers(self, data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`find` on units given as UTF-8 bytes: unit i is ``data[starts[i]:ends[i]]``
+        (`data` uint8, `starts` and `ends` int64, contiguous; units may sit anywhere in `data`,
+        as the texts of JSON lines sit in the bytes read from the file)."""
         tables = (self.slots, self.key_bytes, self.bits, self.bits_shift)
         if self.mode == "paper":
-            return compiled_kernels().find_paper(data, offsets, self.n_patterns, *tables)
-        return compiled_kernels().find_words(data, offsets, self.n_patterns, self.word_characters, self.node_pattern, *tables)
+            return compiled_kernels().find_paper(data, starts, ends, self.n_patterns, *tables)
+        return compiled_kernels().find_words(data, starts, ends, self.n_patterns, self.word_characters, self.node_pattern, *tables)
 
 
 def load_kernels() -> None:
@@ -206,9 +208,9 @@ def load_kernels() -> None:
     alone: the step server calls this before it forks (polars is not used here, since a process
     forked after polars started its thread pool hangs in its next polars call)."""
     text = np.frombuffer(b"in New York, USA", dtype=np.uint8)
-    offsets = np.array([0, len(text)], dtype=np.int64)
+    starts, ends = np.array([0], dtype=np.int64), np.array([len(text)], dtype=np.int64)
     for mode, patterns in (("paper", [" New York", " USA"]), ("word", [" new york ", " usa "])):
-        WordTrie.build(patterns, mode).find_in_buffers(text, offsets)
+        WordTrie.build(patterns, mode).find_in_buffers(text, starts, ends)
 
 
 def _utf8_buffers(units: pl.Series) -> tuple[np.ndarray, np.ndarray]:
