@@ -30,6 +30,7 @@ its 4 templates answered). The forecasts use only what a team would have at that
     python bench/forecast_tokens.py --cache /tmp/fc.parquet  # reuse (or write) the scored checkpoints
     python bench/forecast_tokens.py --seed 1 --cache /tmp/fc1.parquet  # a second, independently drawn world
     python bench/forecast_tokens.py --ladder dense --cache /tmp/fc-dense.parquet  # another ladder design (LADDERS)
+    python bench/forecast_tokens.py --cache /tmp/fc.parquet --training-seeds 3  # and how far one training draw is from another
 """
 
 from __future__ import annotations
@@ -340,6 +341,35 @@ def judge_reference(parquet: Path) -> list[bool]:
     return results
 
 
+def training_seed_spread(scores: pl.DataFrame, cache: Path | None, seed: int, runs: tuple[Run, ...], n_seeds: int) -> None:
+    """How far one draw of a run's mean accuracy is from another in the same world: `runs`
+    retrained with `n_seeds` other training seeds (initialisation and batches; the world and
+    the run's shape, tokens and schedule unchanged), each printed beside the benchmark's own
+    draw. A forecast is judged against one draw, so this spread is a floor under its error. The
+    scores are kept in the cache's ``.training-seeds.parquet`` sibling."""
+    kept = cache.with_suffix(".training-seeds.parquet") if cache else None
+    spread = pl.read_parquet(kept) if kept and kept.is_file() else pl.DataFrame(schema=SCORE_SCHEMA)
+    training_seeds = [seed + 1000 * k for k in range(1, n_seeds + 1)]  # never a world seed's own training seed
+    wanted = [(run, training_seed) for run in runs for training_seed in training_seeds]
+    missing = [(run, s) for run, s in wanted if f"{run.name}@seed{s}" not in set(spread["model"])]
+    if missing:
+        with tempfile.TemporaryDirectory(prefix="forecast-tokens-seeds-") as folder:
+            files, questions, _ = build_inputs(Path(folder), seed)
+            for run, training_seed in missing:
+                out_dir = Path(folder) / "runs" / f"{run.name}-{training_seed}"
+                train(run.config(training_seed), files, out_dir, tokenized_dir=Path(folder) / "tokenized")
+                spread = pl.concat([spread, score_checkpoint(out_dir, questions, run.name, f"{run.name}@seed{training_seed}")], how="diagonal_relaxed")
+                if kept:
+                    spread.write_parquet(kept)
+    print(f"\n=== the same runs retrained with {n_seeds} other training seeds (world seed {seed}): mean accuracy of each draw")
+    for run in runs:
+        own = scores.filter(pl.col("model") == run.name)["acc"].mean()
+        others = [spread.filter(pl.col("model") == f"{run.name}@seed{s}")["acc"].mean() for s in training_seeds]
+        draws = np.array([own, *others])
+        print(f"{run.name:<12} benchmark's draw {own:.4f}; others {' '.join(f'{value:.4f}' for value in others)}; "
+              f"standard deviation {draws.std(ddof=1):.4f}, range {draws.max() - draws.min():.4f}")  # fmt: skip
+
+
 class WithoutTokens:
     """TokensForecaster as `evaluate_reference` calls a forecaster: proxies without tokens."""
 
@@ -363,6 +393,12 @@ def main() -> int:
     parser.add_argument(
         "--ladder", choices=sorted(LADDERS), default="ratio", help="the ladder design (ratio: the benchmark's; the others: docs/forecast_tokens.md)"
     )
+    parser.add_argument(
+        "--training-seeds",
+        type=int,
+        default=0,
+        help="also retrain target-1x and the ladder's largest run with this many other training seeds and print the spread",
+    )
     parser.add_argument("--reference", type=Path, default=Path("../shared/reference/smi/merge_outputs.parquet"))
     # One thread: on a shared 2-core machine two threads per process oversubscribe the cores
     # and ran 2-7x slower per step (measured on this machine while others trained).
@@ -384,6 +420,8 @@ def main() -> int:
     results.append(check(f"80% interval coverage in {COVERAGE_RANGE}", COVERAGE_RANGE[0] <= share <= COVERAGE_RANGE[1],
                          f"{share:.2f} ({sum(intervals)} of {len(intervals)} intervals: mean and 3 relations x 4 forecasts)"))  # fmt: skip
     results += judge_reference(args.reference)
+    if args.training_seeds:
+        training_seed_spread(scores, args.cache, args.seed, (TARGETS[0], ladder[-1]), args.training_seeds)
     print(f"{sum(results)} of {len(results)} targets pass; {time.perf_counter() - started:.0f} s in all")
     return 0 if all(results) else 1
 
