@@ -18,17 +18,17 @@ read as a sequence of words and each pattern as a sequence of words:
     when its words equal consecutive words of the text.
 
 Edges of the trie (a node and the next whole word) and pattern ends (a node and the last
-piece, in ``paper`` mode) live in one open-addressing hash table keyed by a 64-bit hash of
-the bytes and the node; every hit is checked byte by byte against the pattern, so results
-are exact. A bitset of the same hashes (about 45 bits a key, so it stays in cache) answers
-most lookups, which miss, before the table is touched. In word mode it also holds each
-pattern's opening (its only word, or its first two words), so a word that opens some pattern
-("The", "New") is looked up only when it is a pattern alone or the next word may follow it. A unit's patterns are kept distinct as
-they are found (the last unit each pattern was seen in), so the kernels return distinct
-(unit, pattern) numbers ready for counting. With ParaRel's 13,000 names on one core this
-scans about as fast as polars' ``str.extract_many`` Aho-Corasick automaton
-(``bench/count_throughput.py``), which returns every match as a string that counting then had
-to turn into codes and make distinct.
+piece, in ``paper`` mode) live in one open-addressing hash table keyed by a 64-bit hash of the
+bytes and the node; every hit is checked byte by byte against the pattern, so results are
+exact. A bitset of the same hashes (about 45 bits a key, so it stays in cache) answers most
+lookups, which miss, before the table is touched. In word mode it also holds each pattern's
+opening (its only word, or its first two words), so a word that opens some pattern ("The",
+"New") is looked up only when it is a pattern alone or the next word may follow it. A unit's
+patterns are kept distinct as they are found (the last unit each pattern was seen in), so the
+kernels return distinct (unit, pattern) numbers ready for counting. With ParaRel's 13,000
+names on one core this scans about as fast as polars' ``str.extract_many`` Aho-Corasick
+automaton (``bench/count_throughput.py``), which returns every match as a string that counting
+then had to turn into codes and make distinct.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ FINAL = 2  # a node followed by a pattern's last piece (paper mode)
 # Two kinds of keys only in the bitset (word mode): a pattern's only word, and a pattern's
 # first two words. A scan looks a word up at the root only when one of them passes, which
 # skips the lookups of words that open some pattern but are followed by none of its second
-# words ("The", "New"): 15-20% of the word-mode scan of bench/count_throughput.py's corpus.
+# words ("The", "New"): a tenth to a fifth of the word-mode scan's time on the corpus of
+# bench/count_throughput.py (measured while writing it).
 ONE_WORD = 3
 TWO_WORDS = 4
 
