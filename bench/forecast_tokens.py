@@ -404,6 +404,8 @@ def main() -> int:
     # and ran 2-7x slower per step (measured on this machine while others trained).
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    if args.training_seeds < 0:
+        parser.error(f"--training-seeds must be 0 or more, not {args.training_seeds}")
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     ladder = LADDERS[args.ladder]
