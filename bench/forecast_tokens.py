@@ -351,7 +351,8 @@ def training_seed_spread(scores: pl.DataFrame, cache: Path | None, seed: int, ru
     spread = pl.read_parquet(kept) if kept and kept.is_file() else pl.DataFrame(schema=SCORE_SCHEMA)
     training_seeds = [seed + 1000 * k for k in range(1, n_seeds + 1)]  # never a world seed's own training seed
     wanted = [(run, training_seed) for run in runs for training_seed in training_seeds]
-    missing = [(run, s) for run, s in wanted if f"{run.name}@seed{s}" not in set(spread["model"])]
+    done = set(spread["model"])
+    missing = [(run, s) for run, s in wanted if f"{run.name}@seed{s}" not in done]
     if missing:
         with tempfile.TemporaryDirectory(prefix="forecast-tokens-seeds-") as folder:
             files, questions, _ = build_inputs(Path(folder), seed)

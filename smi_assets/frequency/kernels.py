@@ -85,12 +85,15 @@ def _bytes_hash(data, start, end):
 
 
 @numba.njit(cache=True, inline="always")
-def _opening_key(first_hash, second_hash):
-    """The bitset key of a word-mode pattern's opening: its only word (`second_hash` 0), or its
-    first two words (`second_hash` made odd, so never 0). Not in the table: the bitset only
-    tells `find_words` which words that start a pattern's first edge need looking up."""
-    if second_hash == 0:
-        return _keyed(first_hash, _salt(0, _ONE_WORD))
+def _one_word_key(word_hash):
+    """The bitset key of a word-mode pattern that is this one word. Not in the table: with
+    `_two_words_key`, the bitset only tells `find_words` which words need looking up."""
+    return _keyed(word_hash, _salt(0, _ONE_WORD))
+
+
+@numba.njit(cache=True, inline="always")
+def _two_words_key(first_hash, second_hash):
+    """The bitset key of a word-mode pattern opening with these two words."""
     return _keyed(second_hash ^ (first_hash * _MIX), _salt(0, _TWO_WORDS))
 
 
@@ -118,17 +121,17 @@ def insert_keys(nodes, kinds, starts, lengths, values, key_bytes, slots, bits, b
 
 @numba.njit(cache=True)
 def insert_openings(key_bytes, starts, lengths, first_key, second_key, bits, bits_shift):
-    """Set the bits of each word-mode pattern's opening (`_opening_key`): its first word is
+    """Set the bits of each word-mode pattern's opening (`_one_word_key`, `_two_words_key`): its first word is
     the bytes of key ``first_key[pattern]`` (as `insert_keys` stores them), its second those of
     ``second_key[pattern]``, or none where that is -1."""
     for pattern in range(len(first_key)):
         key = first_key[pattern]
         first_hash = _bytes_hash(key_bytes, starts[key], starts[key] + lengths[key])
-        second_hash = np.uint64(0)
         key = second_key[pattern]
-        if key >= 0:
-            second_hash = _bytes_hash(key_bytes, starts[key], starts[key] + lengths[key]) | np.uint64(1)
-        _set_bits(bits, _opening_key(first_hash, second_hash), bits_shift)
+        if key < 0:
+            _set_bits(bits, _one_word_key(first_hash), bits_shift)
+        else:
+            _set_bits(bits, _two_words_key(first_hash, _bytes_hash(key_bytes, starts[key], starts[key] + lengths[key])), bits_shift)
 
 
 @numba.njit(cache=True, inline="always")
@@ -305,8 +308,8 @@ def find_words(data, starts, ends, n_patterns, word_characters, node_pattern, sl
             # followed by none of its second words, and this skips their table lookups.
             if not _in_bitset(bits, _keyed(word_hash[first], salt), bits_shift):
                 continue
-            if not _in_bitset(bits, _opening_key(word_hash[first], np.uint64(0)), bits_shift) and not (
-                first + 1 < n_words and _in_bitset(bits, _opening_key(word_hash[first], word_hash[first + 1] | np.uint64(1)), bits_shift)
+            if not _in_bitset(bits, _one_word_key(word_hash[first]), bits_shift) and not (
+                first + 1 < n_words and _in_bitset(bits, _two_words_key(word_hash[first], word_hash[first + 1]), bits_shift)
             ):
                 continue
             node = 0

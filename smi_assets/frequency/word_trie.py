@@ -158,10 +158,10 @@ class WordTrie:
     def _from_keys(
         cls, mode: Mode, n_patterns: int, keys: list[tuple[int, int, bytes, int]], openings: list[tuple[int, int]], node_pattern: np.ndarray
     ) -> WordTrie:
-        size = 1 << max(4, int(2 * len(keys)).bit_length())
+        size = _power_of_two_above(2 * len(keys))
         # 32 to 64 bits per key of the table or the bitset: with two bits set per key, an
         # absent key passes for about one in 300 to 1,000.
-        n_bits = max(1 << 16, (1 << max(4, int(2 * (len(keys) + len(openings))).bit_length())) * 16)
+        n_bits = max(1 << 16, _power_of_two_above(2 * (len(keys) + len(openings))) * 16)
         lengths = np.array([len(key[2]) for key in keys], dtype=np.int64)
         if lengths.max(initial=0) >= 1 << 24:
             raise ValueError("a pattern's word is longer than 16 MB")
@@ -201,6 +201,11 @@ class WordTrie:
         if self.mode == "paper":
             return compiled_kernels().find_paper(data, starts, ends, self.n_patterns, *tables)
         return compiled_kernels().find_words(data, starts, ends, self.n_patterns, self.word_characters, self.node_pattern, *tables)
+
+
+def _power_of_two_above(count: int) -> int:
+    """The smallest power of two above `count`, at least 16."""
+    return 1 << max(4, count.bit_length())
 
 
 def load_kernels() -> None:
